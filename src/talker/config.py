@@ -1,0 +1,53 @@
+"""One typed settings tree. CLI flags, environment (TALKER_*) and REST requests all produce it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_models_dir() -> Path:
+    """Where assembled model weights live unless TALKER_MODELS_DIR says otherwise."""
+    return Path(user_cache_dir("talker")) / "models"
+
+
+def default_data_dir() -> Path:
+    """Where per-user data (voices, sessions, jobs) lives."""
+    return Path(user_data_dir("talker"))
+
+
+class TTSSettings(BaseModel):
+    """Text-to-speech defaults."""
+
+    backend: str = Field("kokoro", description="tts backend: kokoro (neural) or espeak (instant, robotic)")
+    voice: str | None = Field(None, description="voice id; None picks one by the text's language")
+    voice_zh: str = "zf_xiaoxiao"
+    voice_en: str = "af_heart"
+    speed: float = Field(1.0, ge=0.5, le=2.0)
+    pitch: float = Field(0.0, ge=-6.0, le=6.0, description="semitones")
+    volume: float = Field(1.0, ge=0.0, le=2.0)
+    max_sentence_chars: int = Field(
+        120, ge=20, le=400, description="longer sentences are split at clauses for streaming"
+    )
+
+
+class ASRSettings(BaseModel):
+    """Speech recognition defaults."""
+
+    model: str = "whisper-base"
+    beam_size: int = Field(1, ge=1, le=10)
+
+
+class Settings(BaseSettings):
+    """Everything talker can be told. Stages receive the part they need; none reads env itself."""
+
+    model_config = SettingsConfigDict(env_prefix="TALKER_", env_nested_delimiter="__", extra="ignore")
+
+    models_dir: Path = Field(default_factory=default_models_dir)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    threads: int = Field(2, ge=1, le=64, description="CPU threads per model (ONNX, CTranslate2)")
+    tts: TTSSettings = Field(default_factory=TTSSettings)
+    asr: ASRSettings = Field(default_factory=ASRSettings)

