@@ -1,0 +1,7 @@
+"""`python -m talker`."""
+
+import sys
+
+from talker.cli import main
+
+sys.exit(main())

@@ -1,0 +1,243 @@
+"""The `talker` command line. Heavy libraries are imported only by the subcommand that needs them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from talker import __version__
+from talker.errors import InputError, TalkerError
+
+_READ_BLOCK = 4096
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 3 missing model or backend)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 0
+    try:
+        code: int = args.run(args)
+        return code
+    except TalkerError as error:
+        print(f"talker: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("talker: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug: one line for the user, the traceback only on request
+        if os.environ.get("TALKER_DEBUG"):
+            raise
+        print(f"talker: internal error: {type(error).__name__}: {error} (TALKER_DEBUG=1 shows details)",
+              file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="talker",
+        description="One portrait photo becomes an offline digital human that listens, thinks, speaks and moves.",
+    )
+    parser.add_argument("--version", action="version", version=f"talker {__version__}")
+    parser.add_argument("--models-dir", type=Path, help="where assembled models live (env TALKER_MODELS_DIR)")
+    parser.add_argument("--threads", type=int, help="CPU threads per model (env TALKER_THREADS)")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    models = commands.add_parser("models", help="list, assemble or verify the offline model kit")
+    models.add_argument("action", nargs="?", choices=("list", "install", "verify"), default="list")
+    models.add_argument("names", nargs="*", help="models to act on (default: all)")
+    models.add_argument("--force", action="store_true", help="re-assemble even if ready")
+    models.set_defaults(run=_run_models)
+
+    say = commands.add_parser("say", help="speak text into a WAV file, with phoneme timings")
+    say.add_argument("text", nargs="?", help="the text to speak (or use --text-file)")
+    say.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
+    say.add_argument("--text-file", type=Path, help="read the text from this UTF-8 file ('-' for stdin)")
+    say.add_argument("--timings", type=Path, help="also write sentence/word/phoneme timings as JSON")
+    _add_voice_options(say)
+    say.set_defaults(run=_run_say)
+
+    voices = commands.add_parser("voices", help="list the voices, with language and gender")
+    voices.add_argument("--language", help="only voices of this language (zh, en, …)")
+    voices.add_argument("--backend", choices=("kokoro", "espeak"), help="only this backend's voices")
+    voices.set_defaults(run=_run_voices)
+    return parser
+
+
+def _add_voice_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--voice", help="voice id (see `talker voices`); default: by the text's language")
+    parser.add_argument("--backend", choices=("auto", "kokoro", "espeak"), help="TTS backend (default auto)")
+    parser.add_argument("--speed", type=float, help="speaking rate, 0.5–2.0 (default 1.0)")
+    parser.add_argument("--pitch", type=float, help="pitch shift in semitones, -6…+6 (default 0)")
+    parser.add_argument("--volume", type=float, help="volume gain, 0–2 (default 1.0)")
+
+
+def _settings(args: argparse.Namespace) -> object:
+    from talker.config import Settings
+
+    overrides: dict[str, object] = {}
+    if args.models_dir:
+        overrides["models_dir"] = args.models_dir
+    if args.threads:
+        overrides["threads"] = args.threads
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    tts = settings.tts
+    for field in ("backend", "speed", "pitch", "volume"):
+        value = getattr(args, field, None)
+        if value is not None:
+            tts = tts.model_copy(update={field: value})
+    return settings.model_copy(update={"tts": tts})
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    from talker.config import Settings
+    from talker.models.kit import ModelKit
+
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+    kit = ModelKit(settings.models_dir)
+    names = args.names or None
+    if args.action == "install":
+        started = time.perf_counter()
+        results = kit.install(names, force=args.force,
+                              on_step=lambda spec, step: print(f"  {step} {spec.name} …", file=sys.stderr))
+        _print_models(results, sys.stdout)
+        print(f"model dir: {settings.models_dir} ({time.perf_counter() - started:.1f} s)")
+        return 0 if all(r.ready for r in results) else 3
+    from talker.models.catalog import CATALOG
+
+    statuses = [kit.status(m.name, verify=args.action == "verify") for m in CATALOG if not names or m.name in names]
+    _print_models(statuses, sys.stdout)
+    print(f"model dir: {settings.models_dir}")
+    return 0 if all(s.ready for s in statuses) else 3
+
+
+def _print_models(statuses: Sequence[object], out: TextIO) -> None:
+    from talker.models.kit import ModelStatus
+
+    print(f"{'model':<15} {'stage':<5} {'size':>8}  {'license':<11} {'state':<16} sources", file=out)
+    for status in statuses:
+        assert isinstance(status, ModelStatus)
+        spec = status.spec
+        sources = ", ".join(f"{s.package}" for s in spec.sources[:2]) + (" …" if len(spec.sources) > 2 else "")
+        print(f"{spec.name:<15} {spec.stage:<5} {spec.size / 1e6:6.1f} MB  {spec.license:<11} "
+              f"{status.state:<16} {sources}", file=out)
+        if status.detail:
+            print(f"{'':<15} → {status.detail}", file=out)
+
+
+def _text_source(args: argparse.Namespace) -> tuple[Iterator[str], int]:
+    """The text to speak as lazily read pieces, with its approximate length for the progress bar."""
+    if args.text is not None and args.text_file is not None:
+        raise InputError("give the text or --text-file, not both")
+    if args.text is not None:
+        return iter((args.text,)), len(args.text)
+    if args.text_file is None:
+        raise InputError("nothing to say: give the text, or --text-file FILE")
+    if str(args.text_file) == "-":
+        return _read_blocks(sys.stdin), 0
+    if not args.text_file.is_file():
+        raise InputError(f"text file {args.text_file} does not exist")
+    size = args.text_file.stat().st_size
+    return _read_blocks(args.text_file.open(encoding="utf-8")), size // 2
+
+
+def _read_blocks(stream: TextIO) -> Iterator[str]:
+    try:
+        with stream:
+            while block := stream.read(_READ_BLOCK):
+                yield block
+    except UnicodeDecodeError as error:
+        raise InputError(f"the text file is not UTF-8 text ({error.reason} at byte {error.start})") from None
+
+
+def _run_say(args: argparse.Namespace) -> int:
+    from talker.config import Settings
+    from talker.media.audio import wav_writer
+    from talker.media.files import check_writable
+    from talker.media.timings import timings_writer
+    from talker.tts.synthesizer import Synthesizer
+
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+    check_writable(args.output)
+    if args.timings:
+        check_writable(args.timings)
+    pieces, total = _text_source(args)
+    started = time.perf_counter()
+    synthesizer = Synthesizer(settings)
+    chunks = synthesizer.stream(pieces, voice=args.voice)
+    first = next(chunks)
+    first_audio = time.perf_counter() - started
+    progress = _progress(total)
+    with wav_writer(args.output, first.sample_rate) as wav, _maybe_timings(
+        timings_writer, args.timings, first.sample_rate, first.voice
+    ) as timing:
+        for chunk in _chain(first, chunks):
+            wav.write(chunk.samples, chunk.sample_rate)
+            if timing is not None:
+                timing.add(chunk)
+            if progress is not None:
+                progress.update(len(chunk.text))
+        duration = wav.duration
+    if progress is not None:
+        progress.close()
+    elapsed = time.perf_counter() - started
+    extra = f" and {args.timings}" if args.timings else ""
+    print(f"wrote {args.output}{extra}: {duration:.2f} s of speech, voice {first.voice}, "
+          f"{first.sample_rate} Hz, in {elapsed:.2f} s (real-time factor {elapsed / max(duration, 1e-9):.2f}, "
+          f"first audio after {first_audio:.2f} s)")
+    return 0
+
+
+def _chain(first: object, rest: Iterator[object]) -> Iterator[object]:
+    yield first
+    yield from rest
+
+
+class _NoTimings:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _maybe_timings(writer: object, path: Path | None, sample_rate: int, voice: str) -> object:
+    if path is None:
+        return _NoTimings()
+    return writer(path, sample_rate, voice)  # type: ignore[operator]
+
+
+def _progress(total: int) -> object:
+    """A progress bar (characters spoken) for long texts when stderr is a terminal."""
+    if total < 500 or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="char", desc="speaking", file=sys.stderr, leave=False)
+
+
+def _run_voices(args: argparse.Namespace) -> int:
+    from talker.config import Settings
+    from talker.tts.synthesizer import Synthesizer
+
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+    synthesizer = Synthesizer(settings)
+    backends = (args.backend,) if args.backend else ("kokoro", "espeak")
+    voices = [v for v in synthesizer.voices(backends)
+              if not args.language or v.language.startswith(args.language.lower())]
+    if not voices:
+        raise InputError("no voices match; `talker voices` without filters lists them all")
+    print(f"{'voice':<16} {'language':<8} {'gender':<7} backend")
+    for voice in voices:
+        print(f"{voice.id:<16} {voice.language:<8} {voice.gender:<7} {voice.backend}")
+    return 0

@@ -1,0 +1,198 @@
+"""Kokoro-82M (int8 ONNX) backend: Chinese and English from one model, with per-phoneme timings."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from talker.errors import InputError
+from talker.frames import PhonemeTiming, SpeechAudio, WordTiming
+from talker.text.frontend import SpokenSentence, Token
+from talker.text.g2p_zh import pinyin_to_kokoro
+from talker.tts.base import Gender, Prosody, Voice
+from talker.tts.effects import apply_volume, pitch_ratio, resample_for_pitch, scale_timings
+
+if TYPE_CHECKING:
+    from kokoro_onnx import Kokoro
+
+    from talker.config import Settings
+
+SAMPLE_RATE = 24000
+_LANGUAGES = {"a": "en-us", "b": "en-gb", "e": "es", "f": "fr", "h": "hi", "i": "it", "j": "ja",
+              "p": "pt-br", "z": "zh"}
+_TONES = frozenset("↓↘↗→")
+_ATTACH_TO_PREVIOUS = frozenset("ːʰʲ̃ᵊ") | _TONES  # marks that belong to the phoneme before them
+_STRESS = frozenset("ˈˌ")  # marks that belong to the vowel after them
+_PAUSES = frozenset(" ,.!?:;…—()“”\"")
+_SPEED_RANGE = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """A stretch of the phoneme string and the word it voices (None for spaces and marks)."""
+
+    phonemes: str
+    word: str | None
+
+
+class _SharedModel:
+    """The ONNX session and voices, loaded once per process under a lock."""
+
+    _lock = threading.Lock()
+    _loaded: dict[tuple[str, str, int], Kokoro] = {}
+
+    @classmethod
+    def get(cls, model: Path, voices: Path, threads: int) -> Kokoro:
+        key = (str(model), str(voices), threads)
+        with cls._lock:
+            if key not in cls._loaded:
+                import onnxruntime as ort
+                from kokoro_onnx import Kokoro
+
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3
+                session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+                cls._loaded[key] = Kokoro.from_session(session, str(voices))
+            return cls._loaded[key]
+
+
+class KokoroBackend:
+    """Neural TTS. Chinese words are read through our own G2P, English runs through espeak-ng IPA."""
+
+    name = "kokoro"
+
+    def __init__(self, model_path: Path, voices_path: Path, threads: int = 2) -> None:
+        self._model_path = model_path
+        self._voices_path = voices_path
+        self._threads = threads
+        self._voice_ids: list[str] | None = None
+
+    @property
+    def model(self) -> Kokoro:
+        return _SharedModel.get(self._model_path, self._voices_path, self._threads)
+
+    def voices(self) -> list[Voice]:
+        if self._voice_ids is None:
+            with np.load(self._voices_path) as packs:
+                self._voice_ids = sorted(packs.files)
+        out = []
+        for voice_id in self._voice_ids:
+            gender: Gender = "male" if voice_id[1:2] == "m" else "female"
+            language = _LANGUAGES.get(voice_id[:1], "en-us")
+            out.append(Voice(voice_id, self.name, language, gender, voice_id.split("_", 1)[-1]))
+        return out
+
+    def synthesize(self, sentence: SpokenSentence, voice: Voice, prosody: Prosody) -> SpeechAudio:
+        model = self.model
+        pieces = self._pieces(sentence.tokens, model)
+        phonemes = "".join(p.phonemes for p in pieces)
+        if not phonemes.strip(" ,.!?:;…—"):
+            raise InputError(f"nothing to say in {sentence.written!r}")
+        ratio = pitch_ratio(prosody.pitch)
+        speed = min(max(prosody.speed / ratio, _SPEED_RANGE[0]), _SPEED_RANGE[1])
+        audio, rate, timings = model.create_timed(phonemes, voice.id, speed=speed, is_phonemes=True)
+        samples = np.asarray(audio, dtype=np.float32)
+        phone_timings, word_timings = _align(pieces, model.tokenizer.vocab, timings)
+        samples = resample_for_pitch(samples, ratio)
+        phone_timings, word_timings = scale_timings(phone_timings, word_timings, 1.0 / ratio)
+        samples = apply_volume(samples, prosody.volume)
+        return SpeechAudio(samples, rate, sentence.written, phone_timings, word_timings, voice=voice.id)
+
+    def _pieces(self, tokens: tuple[Token, ...], model: Kokoro) -> list[_Piece]:
+        pieces: list[_Piece] = []
+        for token in tokens:
+            if token.kind == "punct":
+                if pieces and pieces[-1].word is None and pieces[-1].phonemes == " ":
+                    pieces.pop()
+                pieces += [_Piece(token.text, None), _Piece(" ", None)]
+                continue
+            if pieces and pieces[-1].phonemes != " ":
+                pieces.append(_Piece(" ", None))
+            if token.kind == "zh":
+                ipa = "".join(pinyin_to_kokoro(p) for p in token.pinyin)
+                if ipa:
+                    pieces.append(_Piece(ipa, token.text))
+            else:
+                pieces += _english_pieces(token.text, model)
+        while pieces and pieces[-1].phonemes == " ":
+            pieces.pop()
+        return pieces
+
+
+def _english_pieces(text: str, model: Kokoro) -> list[_Piece]:
+    """espeak-ng IPA for an English run, one piece per word when the word counts line up."""
+    ipa = model.tokenizer.phonemize(text, "en-us")
+    words = text.split()
+    spoken = ipa.split()
+    if len(words) != len(spoken):
+        return [_Piece(ipa, text)]
+    out: list[_Piece] = []
+    for index, (word, phones) in enumerate(zip(words, spoken, strict=True)):
+        if index:
+            out.append(_Piece(" ", None))
+        out.append(_Piece(phones, word.strip(",.!?;:\"'()")))
+    return out
+
+
+def _align(
+    pieces: list[_Piece], vocab: dict[str, int], timings: list[Any]
+) -> tuple[tuple[PhonemeTiming, ...], tuple[WordTiming, ...]]:
+    """Pair Kokoro's per-symbol timings with our phonemes and words.
+
+    Kokoro times every symbol it knows, marks and spaces included; tone and length marks extend the
+    phoneme before them, stress marks move the next phoneme's start earlier.
+    """
+    expected: list[tuple[str, int | None]] = []
+    words: list[str] = []
+    for piece in pieces:
+        word_index = None
+        if piece.word is not None:
+            words.append(piece.word)
+            word_index = len(words) - 1
+        expected += [(char, word_index) for char in piece.phonemes if char in vocab]
+
+    phonemes: list[PhonemeTiming] = []
+    spans: dict[int, list[float]] = {}
+    cursor = 0
+    pending_start: float | None = None
+    for timing in timings:
+        while cursor < len(expected) and expected[cursor][0] != timing.phoneme:
+            cursor += 1
+        if cursor >= len(expected):
+            break
+        char, word_index = expected[cursor]
+        cursor += 1
+        start, end = float(timing.start), float(timing.end)
+        if word_index is not None:
+            span = spans.setdefault(word_index, [start, end])
+            span[0], span[1] = min(span[0], start), max(span[1], end)
+        if char in _PAUSES:
+            pending_start = None
+            continue
+        if char in _STRESS:
+            pending_start = start if pending_start is None else pending_start
+            continue
+        if char in _ATTACH_TO_PREVIOUS and phonemes:
+            last = phonemes[-1]
+            symbol = last.phoneme if char in _TONES else last.phoneme + char
+            phonemes[-1] = PhonemeTiming(symbol, last.start, max(last.end, end))
+            continue
+        if pending_start is not None:
+            start, pending_start = pending_start, None
+        phonemes.append(PhonemeTiming(char, start, end))
+    word_timings = tuple(WordTiming(words[i], s[0], s[1]) for i, s in sorted(spans.items()))
+    return tuple(phonemes), word_timings
+
+
+def create(settings: Settings) -> KokoroBackend:
+    """A Kokoro backend on the kit's weights; a clear error if they are not assembled."""
+    from talker.models.kit import ModelKit
+
+    kit = ModelKit(settings.models_dir)
+    return KokoroBackend(kit.path("kokoro-82m"), kit.path("kokoro-voices"), settings.threads)

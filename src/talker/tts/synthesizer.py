@@ -1,0 +1,114 @@
+"""Text in, a stream of timed speech chunks out: one chunk per sentence, the first out first."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+from talker.config import Settings
+from talker.errors import InputError, ModelMissingError
+from talker.frames import SpeechAudio
+from talker.registry import factory
+from talker.text.frontend import TextFrontend
+from talker.text.sentences import iter_sentences
+from talker.tts.base import Prosody, TTSBackend, Voice
+
+_BACKENDS = ("kokoro", "espeak")
+
+
+class Synthesizer:
+    """Chooses a backend and voice, and streams a text sentence by sentence through it."""
+
+    def __init__(self, settings: Settings, frontend: TextFrontend | None = None) -> None:
+        self.settings = settings
+        self.frontend = frontend or TextFrontend()
+        self._backends: dict[str, TTSBackend] = {}
+        self._lock = threading.Lock()
+
+    def backend(self, name: str) -> TTSBackend:
+        with self._lock:
+            if name not in self._backends:
+                self._backends[name] = factory(f"tts.{name}")(self.settings)
+            return self._backends[name]
+
+    def default_backend(self) -> str:
+        """The configured backend; "auto" is Kokoro when its weights are assembled, else espeak-ng."""
+        wanted = self.settings.tts.backend
+        if wanted != "auto":
+            if wanted not in _BACKENDS:
+                raise InputError(f"unknown TTS backend {wanted!r}; choose one of: auto, {', '.join(_BACKENDS)}")
+            return wanted
+        try:
+            self.backend("kokoro")
+            return "kokoro"
+        except ModelMissingError as error:
+            print(f"talker: using espeak-ng, Kokoro is unavailable ({error})", file=sys.stderr)
+            return "espeak"
+
+    def voices(self, backends: Iterable[str] = _BACKENDS) -> list[Voice]:
+        """Every voice of the named backends that can load here."""
+        out: list[Voice] = []
+        for name in backends:
+            try:
+                out += self.backend(name).voices()
+            except ModelMissingError:
+                continue
+        return out
+
+    def voice(self, voice_id: str | None, language: str) -> Voice:
+        """The voice called `voice_id`, or the default voice for `language` ("zh" or "en")."""
+        if voice_id is None:
+            name = self.default_backend()
+            if name == "espeak":
+                voice_id = "espeak_zh_f" if language == "zh" else "espeak_en_f"
+            else:
+                voice_id = self.settings.tts.voice_zh if language == "zh" else self.settings.tts.voice_en
+            backends: tuple[str, ...] = (name,)
+        else:
+            backends = ("espeak",) if voice_id.startswith("espeak_") else ("kokoro",)
+        for voice in self.voices(backends):
+            if voice.id == voice_id:
+                return voice
+        known = ", ".join(v.id for v in self.voices()[:8])
+        raise InputError(f"unknown voice {voice_id!r}; `talker voices` lists them (e.g. {known})")
+
+    def stream(
+        self,
+        text: str | Iterable[str],
+        voice: str | None = None,
+        prosody: Prosody | None = None,
+    ) -> Iterator[SpeechAudio]:
+        """Synthesise `text` (a string or pieces of one, read lazily) as one chunk per sentence.
+
+        A voice given by name is checked before anything is read; without one, the first sentence's
+        language picks the default voice. Sentences with nothing to say (emoji, marks) are skipped.
+        """
+        prosody = prosody or Prosody(self.settings.tts.speed, self.settings.tts.pitch, self.settings.tts.volume)
+        _check_prosody(prosody)
+        voice_id = voice or self.settings.tts.voice
+        chosen = self.voice(voice_id, "zh") if voice_id else None
+        pts = 0.0
+        index = 0
+        for sentence in iter_sentences(text, self.settings.tts.max_sentence_chars):
+            spoken = self.frontend.prepare(sentence)
+            if not spoken.speakable:
+                continue
+            if chosen is None:
+                chosen = self.voice(None, spoken.lang)
+            chunk = self.backend(chosen.backend).synthesize(spoken, chosen, prosody)
+            yield replace(chunk, index=index, pts=pts)
+            pts += chunk.duration
+            index += 1
+        if index == 0:
+            raise InputError("nothing to say: the text has no words (only spaces, punctuation or emoji)")
+
+
+def _check_prosody(prosody: Prosody) -> None:
+    if not 0.5 <= prosody.speed <= 2.0:
+        raise InputError(f"speed {prosody.speed} is out of range: use 0.5 to 2.0")
+    if not -6.0 <= prosody.pitch <= 6.0:
+        raise InputError(f"pitch {prosody.pitch} is out of range: use -6 to +6 semitones")
+    if not 0.0 <= prosody.volume <= 2.0:
+        raise InputError(f"volume {prosody.volume} is out of range: use 0 to 2")
