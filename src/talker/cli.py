@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=("list", "install", "verify"), default="list")
     models.add_argument("names", nargs="*", help="models to act on (default: all)")
     models.add_argument("--force", action="store_true", help="re-assemble even if ready")
+    models.add_argument("--quiet", action="store_true", help="print only when something changed or is missing")
     models.set_defaults(run=_run_models)
 
     say = commands.add_parser("say", help="speak text into a WAV file, with phoneme timings")
@@ -106,11 +107,18 @@ def _run_models(args: argparse.Namespace) -> int:
     names = args.names or None
     if args.action == "install":
         started = time.perf_counter()
-        results = kit.install(names, force=args.force,
-                              on_step=lambda spec, step: print(f"  {step} {spec.name} …", file=sys.stderr))
-        _print_models(results, sys.stdout)
-        print(f"model dir: {settings.models_dir} ({time.perf_counter() - started:.1f} s)")
-        return 0 if all(r.ready for r in results) else 3
+        steps: list[str] = []
+
+        def report(spec: object, step: str) -> None:
+            steps.append(step)
+            print(f"  {step} {getattr(spec, 'name', spec)} …", file=sys.stderr)
+
+        results = kit.install(names, force=args.force, on_step=report)
+        ready = all(r.ready for r in results)
+        if steps or not ready or not args.quiet:
+            _print_models(results, sys.stdout)
+            print(f"model dir: {settings.models_dir} ({time.perf_counter() - started:.1f} s)")
+        return 0 if ready else 3
     from talker.models.catalog import CATALOG
 
     statuses = [kit.status(m.name, verify=args.action == "verify") for m in CATALOG if not names or m.name in names]

@@ -28,7 +28,10 @@ def check_writable(path: Path) -> None:
 def atomic_output(path: Path, mode: str = "wb") -> Iterator[IO[bytes]]:
     """Yield a temp file beside `path`; on success it replaces `path`, on any error it is removed."""
     check_writable(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
+    try:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror}") from error
     temp = Path(temp_name)
     try:
         with os.fdopen(handle, mode) as stream:

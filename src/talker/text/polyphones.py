@@ -17,9 +17,12 @@ class Rule:
     reading: str
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
+    both: bool = False  # require a cue on each side instead of either
 
     def matches(self, before: str, after: str) -> bool:
-        return any(before.endswith(cue) for cue in self.before) or any(after.startswith(c) for c in self.after)
+        left = any(before.endswith(cue) for cue in self.before)
+        right = any(after.startswith(cue) for cue in self.after)
+        return (left and right) if self.both else (left or right)
 
 
 def _cues(text: str) -> tuple[str, ...]:
@@ -55,7 +58,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     ),
     "得": (
         Rule("dei3", before=_cues("我 你 他 她 们 还 就 也 都 总 必 非"),
-             after=_cues("要 去 走 赶 先 好好 马上 赶紧 早 多 等 花")),
+             after=_cues("要 去 走 赶 先 好好 马上 赶紧 早 多 等 花"), both=True),
         Rule("de2", after=_cues("到 奖 分 知 益 失 意 逞 罪 胜 病 以 出 票 宠")),
         Rule("de5", before=("",)),  # otherwise the structural particle (跑得快)
     ),
@@ -85,7 +88,10 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("cha1", after=_cues("别 距 异 价 额 错 值")),
         Rule("chai1", after=_cues("事 遣 旅 使"), before=_cues("出 公 邮 钦 交 当")),
     ),
-    "调": (Rule("diao4", after=_cues("查 研 动 任 度 职 子 门 包 令 兵 配 头"), before=_cues("音 腔 声 曲 语 格 论 基 强")),),
+    "调": (
+        Rule("diao4", after=_cues("查 研 动 任 度 职 子 门 包 令 兵 配 头"), before=_cues("音 腔 声 曲 语 格 论 基 强")),
+        Rule("tiao2", before=("",)),  # on its own it is mostly the verb: adjust (调低, 调一下)
+    ),
     "种": (Rule("zhong4", after=_cues("植 地 田 树 菜 花 豆 瓜"), before=_cues("播 耕 栽 接 点 抢")),),
     "发": (Rule("fa4", after=_cues("型 夹 廊 卡 蜡"), before=_cues("头 理 白 短 毛 美 烫 染 假 削 黑 金")),),
     "相": (Rule("xiang4", after=_cues("机 片 声 貌 册"), before=_cues("照 首 真 宰 面 丞 外 亮 色 长")),),

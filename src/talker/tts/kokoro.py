@@ -99,6 +99,7 @@ class KokoroBackend:
         audio, rate, timings = model.create_timed(phonemes, voice.id, speed=speed, is_phonemes=True)
         samples = np.asarray(audio, dtype=np.float32)
         phone_timings, word_timings = _align(pieces, model.tokenizer.vocab, timings)
+        phone_timings = snap_to_sound(phone_timings, samples, rate)
         samples = resample_for_pitch(samples, ratio)
         phone_timings, word_timings = scale_timings(phone_timings, word_timings, 1.0 / ratio)
         samples = apply_volume(samples, prosody.volume)
@@ -140,6 +141,41 @@ def _english_pieces(text: str, model: Kokoro) -> list[_Piece]:
     return out
 
 
+def snap_to_sound(
+    phonemes: tuple[PhonemeTiming, ...], samples: np.ndarray, rate: int, reach: float = 0.1
+) -> tuple[PhonemeTiming, ...]:
+    """Move phoneme edges that border a pause to where the sound really starts or stops.
+
+    Kokoro's durations are in 25 ms frames and its onsets often begin a frame or two before the first
+    phoneme's boundary; the energy envelope places the edges next to silence more exactly.
+    """
+    if not phonemes or samples.size == 0:
+        return phonemes
+    hop = rate // 100
+    usable = len(samples) // hop * hop
+    envelope = np.sqrt(np.mean(np.square(samples[:usable].reshape(-1, hop)), axis=1))
+    threshold = 0.1 * float(envelope.max()) if envelope.size else 0.0
+    loud = envelope > threshold
+    out = list(phonemes)
+    for index, phoneme in enumerate(out):
+        gap_before = phoneme.start - (out[index - 1].end if index else 0.0)
+        if gap_before > 1e-3 or index == 0:
+            first = int(max(phoneme.start - min(reach, gap_before if index else reach), 0) * 100)
+            frames = np.flatnonzero(loud[first:int(phoneme.start * 100)])
+            if frames.size:
+                out[index] = PhonemeTiming(phoneme.phoneme, (first + frames[0]) / 100, phoneme.end)
+        following = out[index + 1].start if index + 1 < len(out) else len(samples) / rate
+        gap_after = following - out[index].end
+        if gap_after > 1e-3:
+            stop = min(out[index].end + min(reach, gap_after), following)
+            frames = np.flatnonzero(loud[int(out[index].end * 100):int(stop * 100)])
+            if frames.size:
+                current = out[index]
+                new_end = min(int(current.end * 100) + frames[-1] + 1, int(stop * 100)) / 100
+                out[index] = PhonemeTiming(current.phoneme, current.start, max(current.end, new_end))
+    return tuple(out)
+
+
 def _align(
     pieces: list[_Piece], vocab: dict[str, int], timings: list[Any]
 ) -> tuple[tuple[PhonemeTiming, ...], tuple[WordTiming, ...]]:
@@ -172,6 +208,13 @@ def _align(
         if word_index is not None:
             span = spans.setdefault(word_index, [start, end])
             span[0], span[1] = min(span[0], start), max(span[1], end)
+        if char == " " and phonemes and pending_start is None:
+            # A word boundary is not a pause: speech runs on, so each neighbour takes half of it.
+            middle = (start + end) / 2
+            last = phonemes[-1]
+            phonemes[-1] = PhonemeTiming(last.phoneme, last.start, max(last.end, middle))
+            pending_start = middle
+            continue
         if char in _PAUSES:
             pending_start = None
             continue

@@ -21,10 +21,16 @@ _BACKENDS = ("kokoro", "espeak")
 class Synthesizer:
     """Chooses a backend and voice, and streams a text sentence by sentence through it."""
 
-    def __init__(self, settings: Settings, frontend: TextFrontend | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        frontend: TextFrontend | None = None,
+        backends: dict[str, TTSBackend] | None = None,
+    ) -> None:
         self.settings = settings
         self.frontend = frontend or TextFrontend()
-        self._backends: dict[str, TTSBackend] = {}
+        self._backends: dict[str, TTSBackend] = dict(backends or {})
+        self._names = tuple(dict.fromkeys([*_BACKENDS, *self._backends]))
         self._lock = threading.Lock()
 
     def backend(self, name: str) -> TTSBackend:
@@ -37,8 +43,8 @@ class Synthesizer:
         """The configured backend; "auto" is Kokoro when its weights are assembled, else espeak-ng."""
         wanted = self.settings.tts.backend
         if wanted != "auto":
-            if wanted not in _BACKENDS:
-                raise InputError(f"unknown TTS backend {wanted!r}; choose one of: auto, {', '.join(_BACKENDS)}")
+            if wanted not in self._names:
+                raise InputError(f"unknown TTS backend {wanted!r}; choose one of: auto, {', '.join(self._names)}")
             return wanted
         try:
             self.backend("kokoro")
@@ -47,10 +53,10 @@ class Synthesizer:
             print(f"talker: using espeak-ng, Kokoro is unavailable ({error})", file=sys.stderr)
             return "espeak"
 
-    def voices(self, backends: Iterable[str] = _BACKENDS) -> list[Voice]:
-        """Every voice of the named backends that can load here."""
+    def voices(self, backends: Iterable[str] | None = None) -> list[Voice]:
+        """Every voice of the named backends (default: all) that can load here."""
         out: list[Voice] = []
-        for name in backends:
+        for name in self._names if backends is None else backends:
             try:
                 out += self.backend(name).voices()
             except ModelMissingError:
@@ -61,14 +67,14 @@ class Synthesizer:
         """The voice called `voice_id`, or the default voice for `language` ("zh" or "en")."""
         if voice_id is None:
             name = self.default_backend()
-            if name == "espeak":
-                voice_id = "espeak_zh_f" if language == "zh" else "espeak_en_f"
-            else:
+            if name == "kokoro":
                 voice_id = self.settings.tts.voice_zh if language == "zh" else self.settings.tts.voice_en
-            backends: tuple[str, ...] = (name,)
-        else:
-            backends = ("espeak",) if voice_id.startswith("espeak_") else ("kokoro",)
-        for voice in self.voices(backends):
+                candidates = [v for v in self.voices([name]) if v.id == voice_id]
+            else:
+                candidates = [v for v in self.voices([name]) if v.language.startswith(language)]
+            if candidates:
+                return candidates[0]
+        for voice in self.voices():
             if voice.id == voice_id:
                 return voice
         known = ", ".join(v.id for v in self.voices()[:8])

