@@ -43,6 +43,8 @@ demo: models
 	@echo "demo written to $(OUT)/: demo_zh.wav demo_zh.json demo_en.wav demo_en.json"
 
 test: models
+	@$(BIN)/ruff check -q src tests bench
+	@$(BIN)/mypy --no-error-summary
 	@$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import peak_rss_mb, write_section  # noqa: E402
-
-from talker.config import Settings  # noqa: E402
-from talker.tts.synthesizer import Synthesizer  # noqa: E402
+from common import peak_rss_mb, write_section
+from talker.config import Settings
+from talker.tts.synthesizer import Synthesizer
 
 SENTENCES = {
     "zh": ["你好，我是数字人小慧。", "今天是2024年3月5日，气温25℃。", "我昨天去银行还了2000块钱，然后回家做饭。",

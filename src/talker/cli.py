@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from talker import __version__
 from talker.errors import InputError, TalkerError
@@ -180,23 +182,20 @@ def _run_say(args: argparse.Namespace) -> int:
         check_writable(args.timings)
     pieces, total = _text_source(args)
     started = time.perf_counter()
-    synthesizer = Synthesizer(settings)
-    chunks = synthesizer.stream(pieces, voice=args.voice)
+    chunks = Synthesizer(settings).stream(pieces, voice=args.voice)
     first = next(chunks)
     first_audio = time.perf_counter() - started
-    progress = _progress(total)
-    with wav_writer(args.output, first.sample_rate) as wav, _maybe_timings(
-        timings_writer, args.timings, first.sample_rate, first.voice
-    ) as timing:
-        for chunk in _chain(first, chunks):
+    with contextlib.ExitStack() as stack:
+        wav = stack.enter_context(wav_writer(args.output, first.sample_rate))
+        timing = stack.enter_context(timings_writer(args.timings, first.sample_rate, first.voice)) \
+            if args.timings else None
+        progress = stack.enter_context(_progress(total))
+        for chunk in itertools.chain((first,), chunks):
             wav.write(chunk.samples, chunk.sample_rate)
             if timing is not None:
                 timing.add(chunk)
-            if progress is not None:
-                progress.update(len(chunk.text))
+            progress.update(len(chunk.text))
         duration = wav.duration
-    if progress is not None:
-        progress.close()
     elapsed = time.perf_counter() - started
     extra = f" and {args.timings}" if args.timings else ""
     print(f"wrote {args.output}{extra}: {duration:.2f} s of speech, voice {first.voice}, "
@@ -205,32 +204,12 @@ def _run_say(args: argparse.Namespace) -> int:
     return 0
 
 
-def _chain(first: object, rest: Iterator[object]) -> Iterator[object]:
-    yield first
-    yield from rest
-
-
-class _NoTimings:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _maybe_timings(writer: object, path: Path | None, sample_rate: int, voice: str) -> object:
-    if path is None:
-        return _NoTimings()
-    return writer(path, sample_rate, voice)  # type: ignore[operator]
-
-
-def _progress(total: int) -> object:
-    """A progress bar (characters spoken) for long texts when stderr is a terminal."""
-    if total < 500 or not sys.stderr.isatty():
-        return None
+def _progress(total: int) -> Any:
+    """A progress bar (characters spoken) for long texts on a terminal; a silent one otherwise."""
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="char", desc="speaking", file=sys.stderr, leave=False)
+    quiet = total < 500 or not sys.stderr.isatty()
+    return tqdm(total=total or None, unit="char", desc="speaking", file=sys.stderr, leave=False, disable=quiet)
 
 
 def _run_voices(args: argparse.Namespace) -> int:

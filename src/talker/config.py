@@ -49,5 +49,5 @@ class Settings(BaseSettings):
     models_dir: Path = Field(default_factory=default_models_dir)
     data_dir: Path = Field(default_factory=default_data_dir)
     threads: int = Field(2, ge=1, le=64, description="CPU threads per model (ONNX, CTranslate2)")
-    tts: TTSSettings = Field(default_factory=TTSSettings)
-    asr: ASRSettings = Field(default_factory=ASRSettings)
+    tts: TTSSettings = TTSSettings()
+    asr: ASRSettings = ASRSettings()

@@ -45,9 +45,14 @@ ZH: dict[str, list[tuple[str, str]]] = {
         ("我买了3个iPhone", "我买了三个iPhone"),
         ("一共1,234,567元", "一共一百二十三万四千五百六十七元"),
         ("我有 3 个苹果", "我有三个苹果"),
+        ("我住在3号楼", "我住在三号楼"),
+        ("大约20多个人", "大约二十多个人"),
+        ("投资3.5亿元", "投资三点五亿元"),
+        ("全场打8折", "全场打八折"),
     ],
     "digits": [
         ("特工007", "特工零零七"),
+        ("快递单号SF1234567890", "快递单号SF一二三四五六七八九零"),
         ("订单号123456789012345", "订单号一二三四五六七八九零一二三四五"),
     ],
     "liang": [
@@ -104,6 +109,7 @@ ZH: dict[str, list[tuple[str, str]]] = {
         ("第2名", "第二名"),
         ("第10章", "第十章"),
         ("第3-5名", "第三到五名"),
+        ("第2023届", "第二千零二十三届"),
     ],
     "year": [
         ("2024年", "二零二四年"),
@@ -135,6 +141,9 @@ ZH: dict[str, list[tuple[str, str]]] = {
         ("0:30", "零点三十分"),
         ("９：３０", "九点三十分"),
         ("比分3:2", "比分三比二"),
+        ("这场比赛以2:1结束", "这场比赛以二比一结束"),
+        ("11:30-12:30午休", "十一点三十分到十二点三十分午休"),
+        ("2019年12月31日23:59:59", "二零一九年十二月三十一日二十三点五十九分五十九秒"),
     ],
     "duration": [
         ("3小时", "三小时"),
@@ -200,6 +209,7 @@ ZH: dict[str, list[tuple[str, str]]] = {
         ("100㎡", "一百平方米"),
         ("5000mAh", "五千毫安时"),
         ("今天气温-3℃到5℃", "今天气温零下三摄氏度到五摄氏度"),
+        ("气温在-5~3℃之间", "气温在零下五到三摄氏度之间"),
     ],
     "symbol": [
         ("1+1=2", "一加一等于二"),
@@ -231,6 +241,11 @@ EN: dict[str, list[tuple[str, str]]] = {
         ("Agent 007.", "Agent zero zero seven."),
         ("Room 123", "Room one hundred twenty-three"),
         ("An MP3 player.", "An MP three player."),
+        ("Flight UA1234 is late.", "Flight UA one two three four is late."),
+        ("Over 10,000 people came.", "Over ten thousand people came."),
+        ("We sold 1.5M units.", "We sold one point five million units."),
+        ("It grew 5x in a year.", "It grew five times in a year."),
+        ("The room is 4x4 meters.", "The room is four by four meters."),
     ],
     "decimal": [
         ("Pi is 3.14.", "Pi is three point one four."),
@@ -250,6 +265,7 @@ EN: dict[str, list[tuple[str, str]]] = {
         ("1/10", "one tenth"),
         ("Take 1 1/2 cups.", "Take one and one half cups."),
         ("Open 24/7.", "Open twenty-four seven."),
+        ("It was 50/50.", "It was fifty fifty."),
     ],
     "percent": [
         ("About 50% of them.", "About fifty percent of them."),
@@ -285,6 +301,7 @@ EN: dict[str, list[tuple[str, str]]] = {
         ("Due 2024-03-05.", "Due March fifth, twenty twenty-four."),
         ("On 5 March 2024 we left.", "On the fifth of March, twenty twenty-four we left."),
         ("See you March 5th.", "See you March fifth."),
+        ("He was born on July 4, 1776.", "He was born on July fourth, seventeen seventy-six."),
         ("Born Jan. 5, 2000.", "Born January fifth, two thousand."),
         ("The 5th of March.", "The fifth of March."),
         ("On 12/25/2024 we rest.", "On December twenty-fifth, twenty twenty-four we rest."),
@@ -329,6 +346,7 @@ EN: dict[str, list[tuple[str, str]]] = {
         ),
         ("Call (555) 123-4567.", "Call five five five, one two three, four five six seven."),
         ("Call 1-800-555-1234.", "Call one, eight zero zero, five five five, one two three four."),
+        ("Call 911 now.", "Call nine one one now."),
     ],
     "range": [
         ("Read 3-5 books.", "Read three to five books."),
@@ -352,6 +370,7 @@ EN: dict[str, list[tuple[str, str]]] = {
         ("Buy 2 L of milk.", "Buy two liters of milk."),
         ("Add 500 ml of water.", "Add five hundred milliliters of water."),
         ("It runs at 3.5 GHz.", "It runs at three point five gigahertz."),
+        ("I'm 6 ft tall.", "I'm six feet tall."),
     ],
     "abbreviation": [
         ("Dr. Smith is here.", "Doctor Smith is here."),
@@ -370,6 +389,7 @@ EN: dict[str, list[tuple[str, str]]] = {
     ],
     "symbol": [
         ("Apples & pears.", "Apples and pears."),
+        ("I code in C++ at R&D.", "I code in C plus plus at R and D."),
         ("2 + 2 = 4", "two plus two equals four"),
         ("5 - 3 = 2", "five minus three equals two"),
         ("Let x = 5.", "Let x equals five."),
@@ -558,7 +578,7 @@ def test_empty_string(func: object) -> None:
         "我喜欢用iPhone拍照。",
         "The quick brown fox jumps over the lazy dog.",
         "Hello, world! How are you today?",
-        "She said: \"I'll be there soon.\"",
+        'She said: "I\'ll be there soon."',
     ],
 )
 def test_text_without_numbers_is_unchanged(text: str) -> None:

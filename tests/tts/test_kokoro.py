@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -35,7 +37,7 @@ def test_phoneme_timings_are_monotonic_and_cover_the_audio(chunks: dict[str, Spe
     chunk = chunks[name]
     phonemes = chunk.phonemes
     assert len(phonemes) > 10
-    for a, b in zip(phonemes, phonemes[1:], strict=False):
+    for a, b in itertools.pairwise(phonemes):
         assert a.start <= a.end <= b.start + 1e-6
     assert phonemes[0].start <= 0.3
     assert abs(chunk.duration - phonemes[-1].end) <= 0.3
@@ -59,7 +61,7 @@ def test_word_timings_follow_the_text(chunks: dict[str, SpeechAudio]) -> None:
     words = [w.text for w in chunks["mixed"].words]
     assert "iPhone" in words and "银行" in words
     spans = chunks["mixed"].words
-    assert all(a.end <= b.start + 1e-6 for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(spans))
 
 
 def test_default_voice_follows_the_language(chunks: dict[str, SpeechAudio]) -> None:
@@ -106,7 +108,7 @@ def test_stream_yields_one_chunk_per_sentence_on_one_timeline(synthesizer: Synth
     chunks = list(synthesizer.stream("第一句。第二句！Third one?"))
     assert [c.index for c in chunks] == [0, 1, 2]
     assert [c.text for c in chunks] == ["第一句。", "第二句！", "Third one?"]
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.pts == pytest.approx(a.pts + a.duration)
     assert {c.voice for c in chunks} == {"zf_xiaoxiao"}  # the voice stays for the whole text
 
@@ -115,5 +117,5 @@ def test_espeak_fallback_speaks_mixed_text_with_timings(synthesizer: Synthesizer
     chunk = next(synthesizer.stream("你好，我叫Talker。", voice="espeak_zh_f"))
     assert chunk.sample_rate == 22050 and rms(chunk.samples) > 0.01
     assert [w.text for w in chunk.words] == ["你好", "我", "叫", "Talker"]
-    assert all(a.start <= b.start for a, b in zip(chunk.phonemes, chunk.phonemes[1:], strict=False))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(chunk.phonemes))
     assert chunk.phonemes[0].start <= 0.3 and abs(chunk.duration - chunk.phonemes[-1].end) <= 0.3

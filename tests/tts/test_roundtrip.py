@@ -49,7 +49,13 @@ def _edit_distance(a: list[str], b: list[str]) -> int:
     return row[-1]
 
 
+_PHONE_DIGITS = dict(zip("0123456789", "零幺二三四五六七八九", strict=True))
+
+
 def _zh_units(text: str) -> list[str]:
+    # A long digit run is a number read digit by digit (a phone number), even when the recogniser
+    # dropped a digit and the run no longer looks like one to the normaliser.
+    text = re.sub(r"\d{7,}", lambda m: "".join(_PHONE_DIGITS[d] for d in m.group()), text)
     return re.findall(r"[\u4e00-\u9fff]", normalize(text, "zh"))
 
 

@@ -23,10 +23,9 @@ class TimingsStream:
         self._out = out
         self._count = 0
         self._end = 0.0
-        self._out.write(
-            '{"format": "talker.timings", "version": %d, "sample_rate": %d, "voice": %s, "sentences": ['
-            % (FORMAT_VERSION, sample_rate, json.dumps(voice))
-        )
+        header = {"format": "talker.timings", "version": FORMAT_VERSION, "sample_rate": sample_rate, "voice": voice}
+        # The document is written as it grows: the header's closing brace gives way to the sentence list.
+        self._out.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "sentences": [')
 
     def add(self, chunk: SpeechAudio) -> None:
         offset = chunk.pts
@@ -43,7 +42,7 @@ class TimingsStream:
         self._end = max(self._end, offset + chunk.duration)
 
     def finish(self) -> None:
-        self._out.write('\n], "duration": %s}\n' % json.dumps(round(self._end, 4)))
+        self._out.write(f'\n], "duration": {json.dumps(round(self._end, 4))}}}\n')
 
 
 def _span(key: str, value: str, start: float, end: float) -> dict[str, Any]:

@@ -63,7 +63,10 @@ CATALOG: tuple[ModelSpec, ...] = (
         description="Kokoro-82M v1.0 int8 ONNX, with a per-phoneme duration output added",
         license="Apache-2.0",
         sources=_KOKORO_PARTS,
-        files=(KitFile("kokoro-v1.0.int8.timed.onnx", "337e0fb17f83fb5aa7bfab84bb86029869f57593b1a69bc533696226fc928abb", 92361359),),
+        files=(
+            KitFile("kokoro-v1.0.int8.timed.onnx",
+                    "337e0fb17f83fb5aa7bfab84bb86029869f57593b1a69bc533696226fc928abb", 92361359),
+        ),
         builder="kokoro_timed",
     ),
     ModelSpec(
@@ -72,7 +75,9 @@ CATALOG: tuple[ModelSpec, ...] = (
         description="all 54 Kokoro v1.0 voice packs (zh, en, ja, …) as one .npz",
         license="Apache-2.0",
         sources=(KOKORO_JS,),
-        files=(KitFile("voices-v1.0.npz", "96d3e94b58a29ac8dcea4af055953e538708ff318c3023ecc50df4789338f911", 28213318),),
+        files=(
+            KitFile("voices-v1.0.npz", "96d3e94b58a29ac8dcea4af055953e538708ff318c3023ecc50df4789338f911", 28213318),
+        ),
         builder="kokoro_voices",
     ),
     ModelSpec(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -156,10 +157,9 @@ class ModelKit:
             return False
 
     def _write_stamp(self, model: ModelSpec) -> None:
-        try:
+        # A read-only model dir still works; it is just re-hashed next time.
+        with contextlib.suppress(OSError):
             self._stamp_path(model).write_text(json.dumps(self._fingerprint(model)))
-        except OSError:
-            pass  # a read-only model dir still works; it is just re-hashed next time
 
     @contextmanager
     def _lock(self) -> Iterator[None]:

@@ -24,7 +24,7 @@ Replacement = Callable[[re.Match[str]], str]
 Rule = tuple[re.Pattern[str], Replacement]
 
 _NUM = r"\d+(?:\.\d+)?"
-_NUMC = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"  # with optional thousands separators
+_NUMC = r"(?:\d{1,3}(?:,\d{3})+(?!\d)(?:\.\d+)?|\d+(?:\.\d+)?)"  # with optional thousands separators
 # A minus sign only where it cannot be a hyphen or a range dash: nothing word-like before it.
 _NEG = r"(?:(?<![0-9A-Za-z.)\]])(?P<neg>[-−]))?"
 _AMPM = r"(?P<ap>[AaPp](?:\.\s?[Mm]\.|[Mm]\b))"
@@ -72,6 +72,7 @@ _UNITS: dict[str, tuple[str, str]] = {
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 _QUANTITY_TEXT = _NUMC + r"\s?(?:" + _UNIT_ALT + r")(?![A-Za-z])"
 _QUANTITY = re.compile(r"(?P<num>" + _NUMC + r")\s?(?P<unit>" + _UNIT_ALT + r")(?![A-Za-z])")
+_UNIT_CHAIN = r"(?P<chain>" + _QUANTITY_TEXT + r"(?:\s?" + _QUANTITY_TEXT + r")*)"  # 2h30min
 
 # one, many, one subunit, many subunits ("" when the subunit is not spoken in English).
 _CURRENCIES = {
@@ -90,7 +91,6 @@ _SYMBOLS = {"&": "and", "%": "percent", "‰": "per mille", "=": "equals", "@": 
             "×": "times", "÷": "divided by", "℃": "degrees Celsius", "℉": "degrees Fahrenheit"}  # fmt: skip
 
 _SENTENCE_START = re.compile(r"\s+[A-Z]")
-_COMMA_THEN_SPACE = re.compile(r",?\s+")
 
 
 def _pad(m: re.Match[str], words: str) -> str:
@@ -118,11 +118,11 @@ def _unit_words(num: str, unit: str) -> str:
     return one if num.lstrip("-−") == "1" else many
 
 
-def _year_or_number(num: str) -> str:
-    return en_year(int(num)) if re.fullmatch(_YEAR, num) else en_number(num)
-
-
 # --- replacement functions ---------------------------------------------------------------------
+
+
+def _ascii_digit(m: re.Match[str]) -> str:
+    return str(int(m.group()))  # any Unicode decimal digit: ５, ٣, ३
 
 
 def _fullwidth(m: re.Match[str]) -> str:
@@ -137,7 +137,7 @@ def _doctor(m: re.Match[str]) -> str:
     before = m.string[: m.start()].rstrip().rsplit(" ", 1)[-1]
     if not _SENTENCE_START.match(m.string[m.end() :]) and before[:1].isupper():
         return "Drive" + ("." if _ends_sentence(m) else "")  # Mulholland Dr.
-    return "Doctor"
+    return "Doctor" + ("." if _ends_sentence(m, strict=True) else "")
 
 
 def _saint(m: re.Match[str]) -> str:
@@ -233,6 +233,10 @@ def _hour(m: re.Match[str]) -> str:
     return m.group() if not 1 <= hour <= 12 else f"{en_cardinal(hour)} {_ampm(m)}"
 
 
+def _to(m: re.Match[str]) -> str:
+    return " to "
+
+
 def _ratio(m: re.Match[str]) -> str:
     return f"{en_number(m['a'])} to {en_number(m['b'])}"
 
@@ -317,6 +321,14 @@ def _times(m: re.Match[str]) -> str:
     return " times"
 
 
+def _emergency(m: re.Match[str]) -> str:
+    return m["word"] + m["space"] + en_digits(m["num"])
+
+
+def _magnitude(m: re.Match[str]) -> str:
+    return f"{en_number(m['num'])} {_MAGNITUDES[m['mag']]}"
+
+
 def _range(m: re.Match[str]) -> str:
     a, b, unit = m["a"].replace(",", ""), m["b"].replace(",", ""), m["unit"]
     sign = "minus " if m["neg"] else ""
@@ -349,6 +361,8 @@ def _mixed_fraction(m: re.Match[str]) -> str:
 
 
 def _fraction(m: re.Match[str]) -> str:
+    if m["a"] == m["b"] and not m["neg"]:
+        return f"{en_number(m['a'])} {en_number(m['b'])}"  # fifty-fifty odds, not one whole
     return ("minus " if m["neg"] else "") + en_fraction(int(m["a"]), int(m["b"]))
 
 
@@ -359,6 +373,9 @@ def _dotted(m: re.Match[str]) -> str:
 def _number(m: re.Match[str]) -> str:
     num = m["num"].replace(",", "")
     sign = "minus " if m["neg"] else ""
+    start = m.start()
+    if start > 0 and m.string[start - 1].isascii() and m.string[start - 1].isalpha() and len(num) >= 4:
+        return en_digits(num)  # a code glued to letters: UA1234, SF1234567890
     if "." not in num and (len(num) > 15 or (num[0] == "0" and len(num) > 1 and "," not in m["num"])):
         return sign + en_digits(num)
     return sign + en_number(num)
@@ -369,7 +386,8 @@ def _bare_fraction(m: re.Match[str]) -> str:
 
 
 def _symbol(m: re.Match[str]) -> str:
-    return _SYMBOLS[m.group()]
+    glued = m.start() > 0 and m.string[m.start() - 1] in _SYMBOLS  # C++ → C plus plus
+    return (" " if glued else "") + _SYMBOLS[m.group()]
 
 
 def _loose_ampm(m: re.Match[str]) -> str:
@@ -387,8 +405,9 @@ def _padded(replace: Replacement) -> Replacement:
 _RULES: tuple[Rule, ...] = tuple(
     (pattern, _padded(replace))
     for pattern, replace in (
-        # Full-width digits and symbols become ASCII.
-        (re.compile(r"[０-９％＋＝＄＆＠＃－～＜＞]"), _fullwidth),
+        # Digits of any script and full-width symbols become ASCII.
+        (re.compile(r"(?![0-9])\d"), _ascii_digit),
+        (re.compile(r"[％＋＝＄＆＠＃－～＜＞]"), _fullwidth),
         (re.compile(r"(?<=\d)[．：／](?=\d)"), _fullwidth),
         # Abbreviations (months first, so that dates see full month names).
         (re.compile(r"\b(?P<t>Mrs|Mr|Ms|Prof)\.(?=\s)"), _title),
@@ -399,55 +418,115 @@ _RULES: tuple[Rule, ...] = tuple(
         (re.compile(r"\b(?P<t>vs)(?P<dot>)(?=\s)"), _latin),
         (re.compile(r"\betc\."), _etc),
         (re.compile(r"\b[Nn]o\.\s?(?=\d)|#(?=\d)"), _number_sign),
-        (re.compile(r"\b(?P<t>Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)(?:(?P<dot>\.)|(?=\s+\d))"),
-         _month_abbr),
+        (
+            re.compile(r"\b(?P<t>Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)(?:(?P<dot>\.)|(?=\s+\d))"),
+            _month_abbr,
+        ),
         # Dates.
         (re.compile(r"(?<![\d-])(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})(?![\d-])"), _iso_date),
         (re.compile(r"(?<![\d/])(?P<month>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4})(?![\d/])"), _iso_date),
-        (re.compile(r"\b(?P<month>" + _MONTH_ALT + r")\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?\b(?![:.,]\d)"
-                    r"(?:(?P<sep>,?\s+)(?P<year>\d{4})\b)?"), _month_day),
-        (re.compile(r"(?<![\d.,])\b(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?"
-                    r"(?P<month>" + _MONTH_ALT + r")\b(?:,?\s+(?P<year>\d{4})\b)?"), _day_month),
+        (
+            re.compile(
+                r"\b(?P<month>" + _MONTH_ALT + r")\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?\b(?![:.,]\d)"
+                r"(?:(?P<sep>,?\s+)(?P<year>\d{4})\b)?"
+            ),
+            _month_day,
+        ),
+        (
+            re.compile(
+                r"(?<![\d.,])\b(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?"
+                r"(?P<month>" + _MONTH_ALT + r")\b(?:,?\s+(?P<year>\d{4})\b)?"
+            ),
+            _day_month,
+        ),
         (re.compile(r"\b(?P<month>" + _MONTH_ALT + r")\s+(?P<year>\d{4})\b"), _month_year),
         # Phone numbers, read in digit groups.
-        (re.compile(r"(?<![\w+])(?:(?P<plus>\+)?(?P<cc>\d{1,3})[\s.-])?"
-                    r"(?:\((?P<area>\d{3})\)\s?|(?P<area2>\d{3})[.-])?(?P<ex>\d{3})[.-](?P<line>\d{4})(?![\d-])"),
-         _phone),
-        # Clock times; n:m that is not a time is a ratio or score.
-        (re.compile(r"(?<![\d:.])(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?![\d:])"
-                    r"(?:\s?" + _AMPM + ")?"), _time),
+        (
+            re.compile(
+                r"(?<![\w+])(?:(?P<plus>\+)?(?P<cc>\d{1,3})[\s.-])?"
+                r"(?:\((?P<area>\d{3})\)\s?|(?P<area2>\d{3})[.-])?(?P<ex>\d{3})[.-](?P<line>\d{4})(?![\d-])"
+            ),
+            _phone,
+        ),
+        # Clock times (a dash between two of them is "to"); n:m that is not a time is a ratio or score.
+        (re.compile(r"(?<=\d:\d\d)\s*[-–—~]\s*(?=\d{1,2}:\d\d)"), _to),
+        (
+            re.compile(
+                r"(?<![\d:.])(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?![\d:])"
+                r"(?:\s?" + _AMPM + ")?"
+            ),
+            _time,
+        ),
         (re.compile(r"(?<![\d:.])(?P<h>\d{1,2})\s?" + _AMPM), _hour),
         (re.compile(r"(?<![\d.:])(?P<a>\d+):(?P<b>\d+)(?![\d:])"), _ratio),
         # Money and percentages.
-        (re.compile(r"(?P<cur>[$€£¥￥])(?P<a>" + _NUMC + r")\s*[-–—~]\s*(?P=cur)?(?P<b>" + _NUMC + r")"),
-         _money_range),
-        (re.compile(_NEG + r"(?P<cur>[$€£¥￥])\s?(?P<num>" + _NUMC + r")"
-                    r"(?:\s?(?P<mag>thousand|million|billion|trillion)\b|(?P<abbr>mn|bn|[kKmMbB])\b)?"),
-         _money),
-        (re.compile(_NEG + r"(?<![\d.,])(?P<num>" + _NUMC + r")\s?(?P<code>USD|EUR|GBP|CNY|RMB)\b"),
-         _currency_code),
-        (re.compile(r"(?<![\d.])(?P<a>" + _NUM + r")%?\s*[-–—~]\s*(?P<b>" + _NUM + r")\s?(?P<sym>[%‰])"),
-         _percent_range),
+        (
+            re.compile(r"(?P<cur>[$€£¥￥])(?P<a>" + _NUMC + r")\s*[-–—~]\s*(?P=cur)?(?P<b>" + _NUMC + r")"),
+            _money_range,
+        ),
+        (
+            re.compile(
+                _NEG + r"(?P<cur>[$€£¥￥])\s?(?P<num>" + _NUMC + r")"
+                r"(?:\s?(?P<mag>thousand|million|billion|trillion)\b|(?P<abbr>mn|bn|[kKmMbB])\b)?"
+            ),
+            _money,
+        ),
+        (
+            re.compile(_NEG + r"(?<![\d.,])(?P<num>" + _NUMC + r")\s?(?P<code>USD|EUR|GBP|CNY|RMB)\b"),
+            _currency_code,
+        ),
+        (
+            re.compile(r"(?<![\d.])(?P<a>" + _NUM + r")%?\s*[-–—~]\s*(?P<b>" + _NUM + r")\s?(?P<sym>[%‰])"),
+            _percent_range,
+        ),
         (re.compile(_NEG + r"(?<![\d.,])(?P<num>" + _NUMC + r")\s?(?P<sym>[%‰])"), _percent),
         # Decades and years.
-        (re.compile(r"(?<![\d'])(?:\b(?P<full>1\d{2}0|20\d0)s\b|(?P<lead>'|\b(?:the|early|late|mid)[\s-]+)"
-                    r"(?P<short>\d0)s\b)"), _decade),
-        (re.compile(r"\b(?P<word>[Ff]rom|[Bb]etween)\s+(?P<a>" + _YEAR + r")"
-                    r"\s*(?P<sep>to|and|through|-|–|—)\s*(?P<b>" + _YEAR + r")\b"), _year_span),
-        (re.compile(r"\b(?P<word>(?i:in|since|by|from|until|till|through|during|before|after|around|circa|year"
-                    r"|early|late|mid))(?P<space>\s+)(?P<year>" + _YEAR + r")\b"
-                    r"(?![.,]\d|\s*[-–—~%]|\s?(?:" + _UNIT_ALT + r")\b)"), _year_after_word),
+        (
+            re.compile(
+                r"(?<![\d'])(?:\b(?P<full>1\d{2}0|20\d0)s\b|(?P<lead>'|\b(?:the|early|late|mid)[\s-]+)"
+                r"(?P<short>\d0)s\b)"
+            ),
+            _decade,
+        ),
+        (
+            re.compile(
+                r"\b(?P<word>[Ff]rom|[Bb]etween)\s+(?P<a>" + _YEAR + r")"
+                r"\s*(?P<sep>to|and|through|-|–|—)\s*(?P<b>" + _YEAR + r")\b"
+            ),
+            _year_span,
+        ),
+        (
+            re.compile(
+                r"\b(?P<word>(?i:in|since|by|from|until|till|through|during|before|after|around|circa|year"
+                r"|early|late|mid))(?P<space>\s+)(?P<year>" + _YEAR + r")\b"
+                r"(?![.,]\d|\s*[-–—~%]|\s?(?:" + _UNIT_ALT + r")\b)"
+            ),
+            _year_after_word,
+        ),
         (re.compile(r"(?<![\d,.$£€¥#\-–—~/:])\b" + _YEAR + r"\b(?=\s*[,;!?)]|\.(?!\d)|\s*$)"), _year),
         # Arithmetic before ranges: 5 - 3 = 2 subtracts.
         (re.compile(r"(?<=\d)\s*[-−]\s*(?=\d+(?:\.\d+)?\s*=)"), _subtract),
         (re.compile(r"(?<=\d)\s*(?P<op>[+×÷*=<>])\s*(?=[-−]?\d)"), _operator),
         (re.compile(r"(?<=\d)\s?x\s?(?=\d)"), _by),
         (re.compile(r"(?<=\d)x\b"), _times),
+        # Emergency numbers, and millions written 1.5M.
+        (
+            re.compile(r"\b(?P<word>(?i:call|dial|phone|text))(?P<space>\s+)(?P<num>911|999|112)\b"),
+            _emergency,
+        ),
+        (re.compile(r"(?<![\w.])(?P<num>" + _NUM + r")(?P<mag>M|mn|bn)\b"), _magnitude),
         # Ranges and quantities with units.
-        (re.compile(_NEG + r"(?<![\d.:/])(?P<a>" + _NUMC + r")\s*[-–—~]\s*(?P<b>" + _NUMC + r")"
-                    r"(?![\d:/]|\.\d)(?:\s?(?P<unit>" + _UNIT_ALT + r")(?![A-Za-z]))?"), _range),
-        (re.compile(r"(?<![A-Za-z\d.,])" + _NEG + r"(?P<chain>" + _QUANTITY_TEXT
-                    + r"(?:\s?" + _QUANTITY_TEXT + r")*)"), _units),
+        (
+            re.compile(
+                _NEG + r"(?<![\d.:/])(?P<a>" + _NUMC + r")\s*[-–—~]\s*(?P<b>" + _NUMC + r")"
+                r"(?![\d:/]|\.\d)(?:\s?(?P<unit>" + _UNIT_ALT + r")(?![A-Za-z]))?"
+            ),
+            _range,
+        ),
+        (
+            re.compile(r"(?<![A-Za-z\d.,])" + _NEG + _UNIT_CHAIN),
+            _units,
+        ),
         # Ordinals, fractions, dotted sequences, then any remaining number.
         (re.compile(r"(?<![\d.,])(?P<num>\d{1,3}(?:,\d{3})+|\d+)(?:st|nd|rd|th)\b"), _ordinal),
         (re.compile(r"(?<![\d/])\b24/7\b(?!/)"), _twenty_four_seven),

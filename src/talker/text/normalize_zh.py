@@ -37,6 +37,7 @@ _TEMPERATURE_UNITS = frozenset({"℃", "°C", "℉", "°F", "°"})
 _UNIT_ALT = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 _QUANTITY_TEXT = _NUM + r"\s?(?:" + _UNIT_ALT + r")(?![A-Za-z])"
 _QUANTITY = re.compile(r"(?P<num>" + _NUM + r")\s?(?P<unit>" + _UNIT_ALT + r")(?![A-Za-z])")
+_UNIT_CHAIN = r"(?P<chain>" + _QUANTITY_TEXT + r"(?:\s?" + _QUANTITY_TEXT + r")*)"  # 2h30min
 
 _CURRENCY_SIGNS = {"¥": "元", "￥": "元", "$": "美元", "US$": "美元", "HK$": "港元", "€": "欧元", "£": "英镑"}
 _CURRENCY_CODES = {
@@ -65,6 +66,14 @@ _MEASURE_WORDS = (
 _NOT_MEASURE = ("年级", "年代", "分之")
 _NO_LIANG_BEFORE = ("第", "周", "星期", "礼拜", "初")
 _COUNTRY_CODE = re.compile(r"\+(86|1|\d{1,3})[-\s]?")
+
+
+def _is_code(m: re.Match[str]) -> bool:
+    """Digits glued to Latin letters (SF1234567890, UA1234) are a code, read digit by digit."""
+    start = m.start()
+    return (
+        start > 0 and m.string[start - 1].isascii() and m.string[start - 1].isalpha() and len(m.group()) >= 4
+    )
 
 
 def _wants_liang(text: str, start: int, end: int) -> bool:
@@ -96,6 +105,10 @@ def _valid_date(month: str, day: str) -> bool:
 
 
 # --- replacement functions ---------------------------------------------------------------------
+
+
+def _ascii_digit(m: re.Match[str]) -> str:
+    return str(int(m.group()))  # any Unicode decimal digit: ５, ٣, ३
 
 
 def _fullwidth(m: re.Match[str]) -> str:
@@ -154,6 +167,10 @@ def _time(m: re.Match[str]) -> str:
     return text
 
 
+def _to(m: re.Match[str]) -> str:
+    return "到"
+
+
 def _ratio(m: re.Match[str]) -> str:
     return f"{_integer(m['a'])}比{_integer(m['b'])}"
 
@@ -183,10 +200,15 @@ def _percent(m: re.Match[str]) -> str:
     return ("负" if m["neg"] else "") + _per(m["num"], m["sym"])
 
 
+def _ordinal_number(digits: str) -> str:
+    text = zh_cardinal(str(int(digits)))
+    return "二" + text[1:] if text.startswith("两") else text  # 第二千, not 第两千
+
+
 def _ordinal(m: re.Match[str]) -> str:
-    text = "第" + zh_cardinal(str(int(m["a"])))
+    text = "第" + _ordinal_number(m["a"])
     if m["b"]:
-        text += ("到" if m["sep"] not in "至到" else m["sep"]) + zh_cardinal(str(int(m["b"])))
+        text += ("到" if m["sep"] not in "至到" else m["sep"]) + _ordinal_number(m["b"])
     return text
 
 
@@ -235,6 +257,8 @@ def _dotted(m: re.Match[str]) -> str:
 
 def _number(m: re.Match[str]) -> str:
     num = m["num"]
+    if _is_code(m):
+        return zh_digits(num)
     liang = "." not in num and _wants_liang(m.string, m.start("num"), m.end("num"))
     return ("负" if m["neg"] else "") + _quantity(num, liang)
 
@@ -263,47 +287,80 @@ _RANGE_SEP = r"\s*(?P<sep>[-~—–至到])\s*"
 _PLAIN = r"(?<![\d.])"  # a number starts here, not in the middle of another one
 
 _RULES: tuple[Rule, ...] = (
-    # Full-width digits and symbols (０-９, ％, ＋ …) become ASCII; ：／． only between digits.
-    (re.compile(r"[０-９％＋＝＄＆＠＃－～＜＞]"), _fullwidth),
+    # Digits of any script and full-width symbols (％, ＋ …) become ASCII; ：／． only between digits.
+    (re.compile(r"(?![0-9])\d"), _ascii_digit),
+    (re.compile(r"[％＋＝＄＆＠＃－～＜＞]"), _fullwidth),
     (re.compile(r"(?<=\d)[．：／](?=\d)"), _fullwidth),
     (re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,])"), _thousands),
     (re.compile(r"#(?P<tag>[^#\s\d][^#\s]{0,39})#"), _hashtag),
     # Dates.
     (re.compile(r"(?<!\d)(?P<a>\d{4})(?P<y>年?)" + _RANGE_SEP + r"(?P<b>\d{4})年"), _year_range),
-    (re.compile(r"(?<!\d)(?P<year>\d{4})(?P<s>[-/.])(?P<month>\d{1,2})(?P=s)(?P<day>\d{1,2})(?!\d|\.\d)[日号]?"),
-     _full_date),
+    (
+        re.compile(
+            r"(?<!\d)(?P<year>\d{4})(?P<s>[-/.])(?P<month>\d{1,2})(?P=s)(?P<day>\d{1,2})(?!\d|\.\d)[日号]?"
+        ),
+        _full_date,
+    ),
     (re.compile(r"(?<!\d)\d{4}(?=\s*年)"), _year),
     (re.compile(_PLAIN + r"\d{1,2}(?=\s*月)"), _month_or_day),
     (re.compile(_PLAIN + r"\d{1,2}(?=\s*(?:日(?!元)|号))"), _month_or_day),
     # Phone numbers: after a telephone word, before a service word, mobiles, landlines, 400/800.
-    (re.compile(r"(?P<ctx>(?:拨打|致电|打电话|电话|热线|号码|手机号|报警|呼叫|QQ|qq|微信)(?:号码|号)?(?:是|为)?[：:\s]*)"
-                r"(?P<num>(?:\+\d{1,3}[-\s]?)?\d[\d\s-]{1,18}\d)(?![\d.])"), _phone_with_context),
+    (
+        re.compile(
+            r"(?P<ctx>(?:拨打|致电|打电话|电话|热线|号码|手机号|报警|呼叫|QQ|qq|微信)(?:号码|号)?(?:是|为)?[：:\s]*)"
+            r"(?P<num>(?:\+\d{1,3}[-\s]?)?\d[\d\s-]{1,18}\d)(?![\d.])"
+        ),
+        _phone_with_context,
+    ),
     (re.compile(_PLAIN + r"(?P<num>\d{3,6})(?=\s*(?:服务)?(?:热线|客服|报警|急救|电话))"), _phone),
-    (re.compile(r"(?<![\d.])(?:(?P<plus>\+)?(?P<cc>86)[-\s]?)?"
-                r"(?P<num>1[3-9]\d(?P<sep>[-\s]?)\d{4}(?P=sep)\d{4})(?![\d.])"), _phone),
+    (
+        re.compile(
+            r"(?<![\d.])(?:(?P<plus>\+)?(?P<cc>86)[-\s]?)?"
+            r"(?P<num>1[3-9]\d(?P<sep>[-\s]?)\d{4}(?P=sep)\d{4})(?![\d.])"
+        ),
+        _phone,
+    ),
     (re.compile(_PLAIN + r"(?P<num>\(0\d{2,3}\)\s?\d{7,8}|0\d{2,3}-\d{7,8})(?![\d.])"), _phone),
     (re.compile(_PLAIN + r"(?P<num>[48]00-?\d{3}-?\d{4})(?![\d.])"), _phone),
-    # Clock times, then n:m that is not a time is a score or ratio.
+    # Clock times (a dash between two of them is 到), then n:m that is not a time is a score or ratio.
+    (re.compile(r"(?<=\d:\d\d)\s*[-~—–]\s*(?=\d{1,2}:\d\d)"), _to),
     (re.compile(r"(?<![\d:.])(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?(?![\d:])"), _time),
     (re.compile(r"(?<![\d.:])(?P<a>\d+):(?P<b>\d+)(?![\d:])"), _ratio),
     # Money and percentages.
     (re.compile(_NEG + r"(?P<cur>HK\$|US\$|[¥￥$€£])\s?(?P<num>" + _NUM + r")(?P<mag>[百千万亿]*)"), _money),
-    (re.compile(_NEG + _PLAIN + r"(?P<num>" + _NUM + r")\s?(?P<code>USD|RMB|CNY|EUR|GBP|JPY|HKD)"
-                r"(?![A-Za-z])"), _currency_code),
-    (re.compile(_PLAIN + r"(?P<a>" + _NUM + r")(?P<pa>[%‰‱]?)" + _RANGE_SEP + r"(?P<b>" + _NUM + r")"
-                r"(?P<pb>[%‰‱])"), _percent_range),
-    (re.compile(_NEG + r"(?P<num>" + _NUM + r")\s?(?P<sym>[%‰‱])"), _percent),
+    (
+        re.compile(
+            _NEG + _PLAIN + r"(?P<num>" + _NUM + r")\s?(?P<code>USD|RMB|CNY|EUR|GBP|JPY|HKD)"
+            r"(?![A-Za-z])"
+        ),
+        _currency_code,
+    ),
+    (
+        re.compile(
+            _PLAIN + r"(?P<a>" + _NUM + r")(?P<pa>[%‰‱]?)" + _RANGE_SEP + r"(?P<b>" + _NUM + r")"
+            r"(?P<pb>[%‰‱])"
+        ),
+        _percent_range,
+    ),
+    (re.compile(_NEG + _PLAIN + r"(?P<num>" + _NUM + r")\s?(?P<sym>[%‰‱])"), _percent),
     # Ordinals: 第2 is 第二, never 两.
     (re.compile(r"第\s*(?P<a>\d+)(?:\s*(?P<sep>[-~—–至到])\s*(?P<b>\d+))?"), _ordinal),
     # Arithmetic before ranges: 5-3=2 subtracts.
     (re.compile(r"(?<=\d)\s*[-−]\s*(?=\d+(?:\.\d+)?\s*=)"), _subtract),
     (re.compile(r"(?<=\d)\s*(?P<op>[+×÷*=<>≤≥])\s*(?=[-−]?\d)"), _operator),
     # Ranges (3-5个, 20~25℃), then quantities with Latin units.
-    (re.compile(_NEG + r"(?<![\d.:/])(?P<a>" + _NUM + r")" + _RANGE_SEP + r"(?P<b>" + _NUM + r")"
-                r"(?![\d:/]|\.\d)(?:\s?(?P<unit>" + _UNIT_ALT + r")(?![A-Za-z]))?"), _range),
+    (
+        re.compile(
+            _NEG + r"(?<![\d.:/])(?P<a>" + _NUM + r")" + _RANGE_SEP + r"(?P<b>" + _NUM + r")"
+            r"(?![\d:/]|\.\d)(?:\s?(?P<unit>" + _UNIT_ALT + r")(?![A-Za-z]))?"
+        ),
+        _range,
+    ),
     (re.compile(r"(?<![0-9A-Za-z.)\]])[-−](?=\d+(?:\.\d+)?\s*度)"), _below_zero),
-    (re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]\s)" + _NEG + r"(?P<chain>" + _QUANTITY_TEXT
-                + r"(?:\s?" + _QUANTITY_TEXT + r")*)"), _units),
+    (
+        re.compile(r"(?<![A-Za-z\d.])(?<![A-Za-z]\s)" + _NEG + _UNIT_CHAIN),
+        _units,
+    ),
     # Fractions, dotted sequences (versions, addresses), then any remaining number.
     (re.compile(_NEG + r"(?<![\d./])(?P<a>\d+)/(?P<b>\d+)(?![\d/])"), _fraction),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?!\d)"), _dotted),

@@ -37,16 +37,19 @@ RULES: dict[str, tuple[Rule, ...]] = {
     ),
     "长": (
         Rule("zhang3", after=_cues("大 高 辈 官 老 者 相 出 胖 成 得 满 个子 肉 膘")),
-        Rule("chang2", before=_cues("很 太 真 好 多 最 较 更 挺 特 不 变 延 拉 漫 冗 细 修 狭 悠 擅 超 加"),
+        Rule("chang2",
+             before=_cues("很 太 真 好 多 最 较 更 挺 特 不 变 延 拉 漫 冗 细 修 狭 悠 擅 超 加"),
              after=_cues("度 短 久 期 城 江 途 远 方 条 篇 处 假 寿 跑 廊 椅 裤 发 笛 衫 达 河 征 项 安")),
-        Rule("zhang3", before=_cues("成 生 增 家 校 班 队 部 省 市 县 局 院 董事 组 村 团 船 站 科 处 厂 社 州 镇 会 司 行 师 兄 首 酋")),
+        Rule("zhang3", before=_cues("成 生 增 家 校 班 队 部 省 市 县 局 院 董事 组 村 团 船 站 科 处 厂 社 州 镇 会 司"
+                                    " 行 师 兄 首 酋")),
     ),
     "行": (
         Rule("hang2", after=_cues("业 列 情 家 距 话 规"),
              before=_cues("银 两 三 几 同 内 外 排 各 本 总 分 支 投 车 商 单 双 多 这 那 每 哪 改")),
     ),
     "重": (
-        Rule("chong2", after=_cues("新 复 叠 庆 逢 阳 播 来 做 写 组 建 装 启 申 试 温 演 返 置 修 印 名 婚 合 围 考 读 洗"),
+        Rule("chong2",
+             after=_cues("新 复 叠 庆 逢 阳 播 来 做 写 组 建 装 启 申 试 温 演 返 置 修 印 名 婚 合 围 考 读 洗"),
              before=_cues("双 多 万 层 九")),
     ),
     "乐": (
@@ -89,7 +92,8 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("chai1", after=_cues("事 遣 旅 使"), before=_cues("出 公 邮 钦 交 当")),
     ),
     "调": (
-        Rule("diao4", after=_cues("查 研 动 任 度 职 子 门 包 令 兵 配 头"), before=_cues("音 腔 声 曲 语 格 论 基 强")),
+        Rule("diao4", after=_cues("查 研 动 任 度 职 子 门 包 令 兵 配 头"),
+             before=_cues("音 腔 声 曲 语 格 论 基 强")),
         Rule("tiao2", before=("",)),  # on its own it is mostly the verb: adjust (调低, 调一下)
     ),
     "种": (Rule("zhong4", after=_cues("植 地 田 树 菜 花 豆 瓜"), before=_cues("播 耕 栽 接 点 抢")),),

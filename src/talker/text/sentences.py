@@ -10,8 +10,11 @@ _CLOSERS = "\"'”’」』）)】》"
 _CLAUSE = "，,、：:—"
 # Words after which a full stop does not end the sentence.
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr vs etc e.g i.e no approx fig jan feb mar apr jun jul aug sep sept oct nov dec"
-    " inc ltd co corp dept est mt".split()
+    [
+        "mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "etc", "e.g", "i.e", "no", "approx", "fig",
+        "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "inc", "ltd",
+        "co", "corp", "dept", "est", "mt",
+    ]
 )
 _WORD_BEFORE = re.compile(r"([A-Za-z](?:[A-Za-z.]*[A-Za-z])?)\.$")
 _HAN = re.compile("[\u3400-\u9fff]")
@@ -68,9 +71,10 @@ def _boundary(text: str, final: bool) -> int | None:
                 if not final:
                     return None  # "3." may go on as "3.14"
                 end = index + 1
-            elif text[index + 1] == "." or text[index + 1].isspace() or text[index + 1] in _CLOSERS:
-                if text[index + 1] != "." and not _is_abbreviation(text[: index + 1], text[index + 1:]):
-                    end = index + 1
+            elif (text[index + 1].isspace() or text[index + 1] in _CLOSERS) and not _is_abbreviation(
+                text[: index + 1], text[index + 1:]
+            ):
+                end = index + 1
         if end is not None:
             while end < length and (text[end] in _TERMINAL or text[end] in _CLOSERS or text[end] == "."):
                 end += 1

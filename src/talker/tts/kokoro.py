@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class _SharedModel:
     """The ONNX session and voices, loaded once per process under a lock."""
 
     _lock = threading.Lock()
-    _loaded: dict[tuple[str, str, int], Kokoro] = {}
+    _loaded: ClassVar[dict[tuple[str, str, int], Kokoro]] = {}
 
     @classmethod
     def get(cls, model: Path, voices: Path, threads: int) -> Kokoro:
