@@ -10,7 +10,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.talker-installed
 OUT := out
 # pip's machine-wide config may name local indexes that do not exist here; their warnings are noise.
-QUIET_PIP := grep -v -e "is ignored: it is neither a file nor a directory" -e "^WARNING: Location" || true
+# The install log is shown in full only when pip fails.
+PIP_NOISE := is ignored: it is neither a file nor a directory
 
 .PHONY: help demo test models lint bench clean system-deps
 
@@ -28,7 +29,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing talker and its pinned dependencies into $(VENV) …"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt \
-		-e '.[all,dev]' 2>&1 | $(QUIET_PIP)
+		-e '.[all,dev]' > $(VENV)/pip.log 2>&1 || { grep -v "$(PIP_NOISE)" $(VENV)/pip.log; \
+		echo "pip install failed (full log: $(VENV)/pip.log)"; exit 1; }
 	@touch $(STAMP)
 
 models: $(STAMP) system-deps
