@@ -138,21 +138,33 @@ def _month_or_day(m: re.Match[str]) -> str:
     return zh_cardinal(str(int(m.group())))
 
 
+def _phone_digits(number: str) -> str:
+    """Digit by digit with 幺, in the groups people pause between: as written, else 3-4-4 / 3-3-4."""
+    groups = [g for g in re.split(r"[\s\-()]+", number) if g]
+    if len(groups) == 1:
+        digits = groups[0]
+        if len(digits) == 11 and digits[0] == "1":
+            groups = [digits[:3], digits[3:7], digits[7:]]
+        elif len(digits) == 10 and digits[0] in "48":
+            groups = [digits[:3], digits[3:6], digits[6:]]
+    return "，".join(zh_digits(g, yao=True) for g in groups)
+
+
 def _phone_with_context(m: re.Match[str]) -> str:
     num = m["num"]
     if sum(c.isdigit() for c in num) < 3:
         return m.group()
     code = _COUNTRY_CODE.match(num)
     if code:
-        return m["ctx"] + "加" + zh_digits(code[1]) + zh_digits(num[code.end() :], yao=True)
-    return m["ctx"] + zh_digits(num, yao=True)
+        return m["ctx"] + "加" + zh_digits(code[1]) + "，" + _phone_digits(num[code.end() :])
+    return m["ctx"] + _phone_digits(num)
 
 
 def _phone(m: re.Match[str]) -> str:
     prefix = ""
     if m.groupdict().get("cc"):
-        prefix = ("加" if m["plus"] else "") + zh_digits(m["cc"])
-    return prefix + zh_digits(m["num"], yao=True)
+        prefix = ("加" if m["plus"] else "") + zh_digits(m["cc"]) + "，"
+    return prefix + _phone_digits(m["num"])
 
 
 def _time(m: re.Match[str]) -> str:
