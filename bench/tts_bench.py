@@ -24,22 +24,25 @@ PARAGRAPH = {
     "zh": "好的。" + "".join(SENTENCES["zh"][1:]),
     "en": "Sure. " + " ".join(SENTENCES["en"][1:]),
 }
-VOICES = {("kokoro", "zh"): "zf_xiaoxiao", ("kokoro", "en"): "af_heart",
-          ("espeak", "zh"): "espeak_zh_f", ("espeak", "en"): "espeak_en_f"}
+# (backend, language, threads) -> voice
+CASES = {("kokoro", "zh", 2): "zf_xiaoxiao", ("kokoro", "en", 2): "af_heart",
+         ("kokoro", "zh", 1): "zf_xiaoxiao", ("kokoro", "en", 1): "af_heart",
+         ("espeak", "zh", 1): "espeak_zh_f", ("espeak", "en", 1): "espeak_en_f"}
 RUNS = 3
 
 
 def main() -> None:
-    settings = Settings(threads=2)
-    synthesizer = Synthesizer(settings)
+    synthesizers = {threads: Synthesizer(Settings(threads=threads)) for threads in (1, 2)}
     started = time.perf_counter()
-    next(synthesizer.stream("预热。", voice="zf_xiaoxiao"))
-    next(synthesizer.stream("Warm up.", voice="af_heart"))
-    next(synthesizer.stream("预热。", voice="espeak_zh_f"))
+    next(synthesizers[2].stream("预热。", voice="zf_xiaoxiao"))
+    next(synthesizers[2].stream("Warm up.", voice="af_heart"))
+    next(synthesizers[2].stream("预热。", voice="espeak_zh_f"))
     warmup = time.perf_counter() - started
+    next(synthesizers[1].stream("预热。", voice="zf_xiaoxiao"))
 
     rows = []
-    for (backend, language), voice in VOICES.items():
+    for (backend, language, threads), voice in CASES.items():
+        synthesizer = synthesizers[threads]
         rtfs, firsts, durations = [], [], []
         for _ in range(RUNS):
             for sentence in SENTENCES[language]:
@@ -51,24 +54,24 @@ def main() -> None:
             t0 = time.perf_counter()
             next(synthesizer.stream(PARAGRAPH[language], voice=voice))
             firsts.append(time.perf_counter() - t0)
-        rows.append((backend, language, voice, statistics.median(rtfs), max(rtfs), statistics.median(firsts),
-                     statistics.median(durations)))
-        print(f"{backend:7} {language} {voice:12} RTF median {rows[-1][3]:.2f} (max {rows[-1][4]:.2f}), "
-              f"first chunk {rows[-1][5] * 1000:.0f} ms", flush=True)
+        rows.append((backend, language, threads, voice, statistics.median(rtfs), max(rtfs),
+                     statistics.median(firsts), statistics.median(durations)))
+        print(f"{backend:7} {language} {threads} thread(s) {voice:12} RTF median {rows[-1][4]:.3f} "
+              f"(max {rows[-1][5]:.3f}), first chunk {rows[-1][6] * 1000:.0f} ms", flush=True)
 
     lines = [
         "## TTS (`bench/tts_bench.py`)",
         "",
-        f"Threads per model: {settings.threads}. Real-time factor = synthesis time / audio duration, per sentence "
+        "Real-time factor = synthesis time / audio duration, per sentence "
         f"({len(SENTENCES['zh'])} sentences × {RUNS} runs); first chunk = time from `stream()` to the first "
         "sentence's audio for a paragraph that opens with a short sentence (models already loaded).",
         "",
-        "| backend | language | voice | RTF median | RTF max | first chunk (median) | median sentence |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | language | threads | voice | RTF median | RTF max | first chunk (median) | median sentence |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for backend, language, voice, rtf, rtf_max, first, duration in rows:
-        lines.append(f"| {backend} | {language} | {voice} | {rtf:.2f} | {rtf_max:.2f} | {first * 1000:.0f} ms "
-                     f"| {duration:.1f} s |")
+    for backend, language, threads, voice, rtf, rtf_max, first, duration in rows:
+        lines.append(f"| {backend} | {language} | {threads} | {voice} | {rtf:.3f} | {rtf_max:.3f} "
+                     f"| {first * 1000:.0f} ms | {duration:.1f} s |")
     lines += ["", f"Model load + warm-up (Kokoro, jieba, espeak-ng): {warmup:.1f} s. "
               f"Peak RSS of the benchmark process: {peak_rss_mb():.0f} MB."]
     write_section("tts", "\n".join(lines))

@@ -133,3 +133,32 @@ def test_models_lists_status(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     for name in ("kokoro-82m", "kokoro-voices", "whisper-base"):
         assert any(line.startswith(name) and "ready" in line for line in out.splitlines())
+
+
+def _peak_rss_speaking(tmp_path: Path, characters: int) -> int:
+    import subprocess
+    import sys
+
+    sentence = "今天是2024年3月5日，我们讨论了第12.5%的增长。Then we moved on to the next item. "
+    text = tmp_path / f"{characters}.txt"
+    text.write_text(sentence * (characters // len(sentence) + 1), encoding="utf-8")
+    code = (
+        "import resource, sys\n"
+        "from talker.cli import main\n"
+        f"rc = main(['say', '--text-file', {str(text)!r}, '-o', {str(tmp_path / 'long.wav')!r},"
+        " '--backend', 'espeak'])\n"
+        "print(rc, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rc, rss_kb = result.stdout.split()[-2:]
+    assert rc == "0", result.stderr
+    return int(rss_kb)
+
+
+def test_twenty_thousand_characters_stream_with_flat_memory(tmp_path: Path) -> None:
+    """The real espeak-ng voice reads 20,000 characters (about 45 minutes of speech) into one WAV."""
+    small = _peak_rss_speaking(tmp_path, 2_000)
+    large = _peak_rss_speaking(tmp_path, 20_000)
+    info = soundfile.info(str(tmp_path / "long.wav"))
+    assert info.frames / info.samplerate > 30 * 60
+    assert large < small * 1.15 + 20_000, f"peak RSS grew from {small} kB to {large} kB"

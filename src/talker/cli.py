@@ -199,7 +199,7 @@ def _run_say(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     extra = f" and {args.timings}" if args.timings else ""
     print(f"wrote {args.output}{extra}: {duration:.2f} s of speech, voice {first.voice}, "
-          f"{first.sample_rate} Hz, in {elapsed:.2f} s (real-time factor {elapsed / max(duration, 1e-9):.2f}, "
+          f"{first.sample_rate} Hz, in {elapsed:.2f} s (real-time factor {elapsed / max(duration, 1e-9):.3f}, "
           f"first audio after {first_audio:.2f} s)")
     return 0
 
