@@ -22,7 +22,9 @@ def default_data_dir() -> Path:
 class TTSSettings(BaseModel):
     """Text-to-speech defaults."""
 
-    backend: str = Field("kokoro", description="tts backend: kokoro (neural) or espeak (instant, robotic)")
+    backend: str = Field(
+        "auto", description="tts backend: kokoro (neural), espeak (instant, robotic), auto (kokoro if assembled)"
+    )
     voice: str | None = Field(None, description="voice id; None picks one by the text's language")
     voice_zh: str = "zf_xiaoxiao"
     voice_en: str = "af_heart"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,55 @@ def test_espeak_fallback_speaks_mixed_text_with_timings(synthesizer: Synthesizer
     assert [w.text for w in chunk.words] == ["你好", "我", "叫", "Talker"]
     assert all(a.start <= b.start for a, b in itertools.pairwise(chunk.phonemes))
     assert chunk.phonemes[0].start <= 0.3 and abs(chunk.duration - chunk.phonemes[-1].end) <= 0.3
+
+
+def test_english_voice_reads_chinese_words_in_english_text(synthesizer: Synthesizer) -> None:
+    chunk = next(synthesizer.stream("Tomorrow I fly to 北京 with my friend.", voice="af_heart"))
+    assert [w.text for w in chunk.words] == ["Tomorrow", "I", "fly", "to", "北京", "with", "my", "friend"]
+    beijing = chunk.words[4]
+    assert beijing.end - beijing.start > 0.2  # two syllables really spoken, not skipped
+
+
+def test_word_spans_contain_their_phonemes(chunks: dict[str, SpeechAudio]) -> None:
+    for chunk in chunks.values():
+        first, last = chunk.words[0], chunk.words[-1]
+        assert first.start == pytest.approx(chunk.phonemes[0].start)
+        assert last.end == pytest.approx(chunk.phonemes[-1].end)
+
+
+def test_espeak_pitch_shift_raises_f0(synthesizer: Synthesizer) -> None:
+    text = "This is a test of the pitch control."
+    normal = next(synthesizer.stream(text, voice="espeak_en_m"))
+    higher = next(synthesizer.stream(text, voice="espeak_en_m", prosody=Prosody(pitch=4.0)))
+    ratio = f0_median(higher.samples, higher.sample_rate) / f0_median(normal.samples, normal.sample_rate)
+    assert 1.12 < ratio < 1.45
+    assert abs(higher.duration - normal.duration) < 0.15 * normal.duration
+
+
+async def test_async_stream_keeps_the_event_loop_free(synthesizer: Synthesizer) -> None:
+    import asyncio
+
+    ticks = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not done:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    chunks = [c async for c in synthesizer.astream("第一句。第二句。")]
+    done = True
+    await task
+    assert [c.text for c in chunks] == ["第一句。", "第二句。"]
+    assert ticks > 10  # the loop kept running other tasks while Kokoro worked in a thread
+
+
+def test_without_kokoro_weights_auto_falls_back_to_espeak(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from talker.config import Settings
+
+    synthesizer = Synthesizer(Settings(models_dir=tmp_path))
+    chunk = next(synthesizer.stream("你好，世界。"))
+    assert chunk.voice == "espeak_zh_f" and rms(chunk.samples) > 0.01
+    assert "using espeak-ng" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from talker.errors import InputError
 from talker.frames import PhonemeTiming, SpeechAudio, WordTiming
 from talker.text.frontend import SpokenSentence, Token
 from talker.tts.base import Gender, Prosody, Voice
+from talker.tts.effects import pitch_ratio, resample_for_pitch, scale_timings
 from talker.tts.espeak_engine import EspeakEngine, base_phoneme, phonemes_of
 
 if TYPE_CHECKING:
@@ -50,8 +51,9 @@ class EspeakBackend:
         if not runs:
             raise InputError(f"nothing to say in {sentence.written!r}")
         variant = "+f3" if voice.gender == "female" else ""
-        rate = int(min(max(_BASE_RATE_WPM * prosody.speed, 80), 449))
-        pitch = int(min(max(50 + prosody.pitch * 7, 0), 100))
+        # Pitch the same way as Kokoro (slower by r, resampled by r) so a semitone means a semitone.
+        ratio = pitch_ratio(prosody.pitch)
+        rate = int(min(max(_BASE_RATE_WPM * prosody.speed / ratio, 80), 449))
         volume = int(min(max(prosody.volume * 100, 0), 200))
         parts: list[np.ndarray] = []
         phonemes: list[PhonemeTiming] = []
@@ -60,7 +62,7 @@ class EspeakBackend:
         sample_rate = self._engine.sample_rate
         for run in runs:
             result = self._engine.synthesize(
-                run.text, voice=_ESPEAK_LANGUAGE[run.lang] + variant, rate_wpm=rate, pitch=pitch, volume=volume
+                run.text, voice=_ESPEAK_LANGUAGE[run.lang] + variant, rate_wpm=rate, volume=volume
             )
             spans = phonemes_of(result)
             phonemes += [PhonemeTiming(base_phoneme(p), offset + s, offset + e) for p, s, e in spans]
@@ -76,8 +78,9 @@ class EspeakBackend:
                 words.append(WordTiming(text, offset + start, offset + (max(ends) if ends else start)))
             parts.append(result.samples)
             offset += result.duration
-        samples = np.concatenate(parts).astype(np.float32)
-        return SpeechAudio(samples, sample_rate, sentence.written, tuple(phonemes), tuple(words), voice=voice.id)
+        samples = resample_for_pitch(np.concatenate(parts).astype(np.float32), ratio)
+        timed_phonemes, timed_words = scale_timings(tuple(phonemes), tuple(words), 1.0 / ratio)
+        return SpeechAudio(samples, sample_rate, sentence.written, timed_phonemes, timed_words, voice=voice.id)
 
 
 def _runs(tokens: tuple[Token, ...]) -> list[_Run]:

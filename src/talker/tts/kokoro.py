@@ -98,8 +98,9 @@ class KokoroBackend:
         speed = min(max(prosody.speed / ratio, _SPEED_RANGE[0]), _SPEED_RANGE[1])
         audio, rate, timings = model.create_timed(phonemes, voice.id, speed=speed, is_phonemes=True)
         samples = np.asarray(audio, dtype=np.float32)
-        phone_timings, word_timings = _align(pieces, model.tokenizer.vocab, timings)
+        phone_timings, owners, words = _align(pieces, model.tokenizer.vocab, timings)
         phone_timings = snap_to_sound(phone_timings, samples, rate)
+        word_timings = _word_spans(phone_timings, owners, words)
         samples = resample_for_pitch(samples, ratio)
         phone_timings, word_timings = scale_timings(phone_timings, word_timings, 1.0 / ratio)
         samples = apply_volume(samples, prosody.volume)
@@ -178,8 +179,8 @@ def snap_to_sound(
 
 def _align(
     pieces: list[_Piece], vocab: dict[str, int], timings: list[Any]
-) -> tuple[tuple[PhonemeTiming, ...], tuple[WordTiming, ...]]:
-    """Pair Kokoro's per-symbol timings with our phonemes and words.
+) -> tuple[tuple[PhonemeTiming, ...], list[int | None], list[str]]:
+    """Pair Kokoro's per-symbol timings with our phonemes; also say which word each phoneme voices.
 
     Kokoro times every symbol it knows, marks and spaces included; tone and length marks extend the
     phoneme before them, stress marks move the next phoneme's start earlier.
@@ -194,7 +195,7 @@ def _align(
         expected += [(char, word_index) for char in piece.phonemes if char in vocab]
 
     phonemes: list[PhonemeTiming] = []
-    spans: dict[int, list[float]] = {}
+    owners: list[int | None] = []
     cursor = 0
     pending_start: float | None = None
     for timing in timings:
@@ -205,9 +206,6 @@ def _align(
         char, word_index = expected[cursor]
         cursor += 1
         start, end = float(timing.start), float(timing.end)
-        if word_index is not None:
-            span = spans.setdefault(word_index, [start, end])
-            span[0], span[1] = min(span[0], start), max(span[1], end)
         if char == " " and phonemes and pending_start is None:
             # A word boundary is not a pause: speech runs on, so each neighbour takes half of it.
             middle = (start + end) / 2
@@ -229,8 +227,20 @@ def _align(
         if pending_start is not None:
             start, pending_start = pending_start, None
         phonemes.append(PhonemeTiming(char, start, end))
-    word_timings = tuple(WordTiming(words[i], s[0], s[1]) for i, s in sorted(spans.items()))
-    return tuple(phonemes), word_timings
+        owners.append(word_index)
+    return tuple(phonemes), owners, words
+
+
+def _word_spans(
+    phonemes: tuple[PhonemeTiming, ...], owners: list[int | None], words: list[str]
+) -> tuple[WordTiming, ...]:
+    """Each word spans from its first phoneme's start to its last phoneme's end."""
+    spans: dict[int, tuple[float, float]] = {}
+    for phoneme, owner in zip(phonemes, owners, strict=True):
+        if owner is not None:
+            start, end = spans.get(owner, (phoneme.start, phoneme.end))
+            spans[owner] = (min(start, phoneme.start), max(end, phoneme.end))
+    return tuple(WordTiming(words[i], start, end) for i, (start, end) in sorted(spans.items()))
 
 
 def create(settings: Settings) -> KokoroBackend:

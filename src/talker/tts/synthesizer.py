@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import replace
 
 from talker.config import Settings
@@ -67,18 +68,26 @@ class Synthesizer:
         """The voice called `voice_id`, or the default voice for `language` ("zh" or "en")."""
         if voice_id is None:
             name = self.default_backend()
+            backend_voices = self.backend(name).voices()  # a missing model raises its own clear error
             if name == "kokoro":
-                voice_id = self.settings.tts.voice_zh if language == "zh" else self.settings.tts.voice_en
-                candidates = [v for v in self.voices([name]) if v.id == voice_id]
+                wanted = self.settings.tts.voice_zh if language == "zh" else self.settings.tts.voice_en
+                candidates = [v for v in backend_voices if v.id == wanted]
             else:
-                candidates = [v for v in self.voices([name]) if v.language.startswith(language)]
+                candidates = [v for v in backend_voices if v.language.startswith(language)]
             if candidates:
                 return candidates[0]
-        for voice in self.voices():
-            if voice.id == voice_id:
-                return voice
+            voice_id = self.settings.tts.voice_zh if language == "zh" else self.settings.tts.voice_en
+        unavailable: list[str] = []
+        for name in self._names:
+            try:
+                for voice in self.backend(name).voices():
+                    if voice.id == voice_id:
+                        return voice
+            except ModelMissingError as error:
+                unavailable.append(f"{name} is unavailable: {error}")
         known = ", ".join(v.id for v in self.voices()[:8])
-        raise InputError(f"unknown voice {voice_id!r}; `talker voices` lists them (e.g. {known})")
+        why = f" ({'; '.join(unavailable)})" if unavailable else ""
+        raise InputError(f"unknown voice {voice_id!r}; `talker voices` lists them (e.g. {known}){why}")
 
     def stream(
         self,
@@ -109,6 +118,23 @@ class Synthesizer:
             index += 1
         if index == 0:
             raise InputError("nothing to say: the text has no words (only spaces, punctuation or emoji)")
+
+    async def astream(
+        self,
+        text: str | Iterable[str],
+        voice: str | None = None,
+        prosody: Prosody | None = None,
+    ) -> AsyncIterator[SpeechAudio]:
+        """`stream`, with every sentence synthesised in a worker thread so the event loop stays free.
+
+        Stopping the iteration stops synthesis after the sentence in progress.
+        """
+        chunks = self.stream(text, voice, prosody)
+        while True:
+            chunk = await asyncio.to_thread(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
 
 
 def _check_prosody(prosody: Prosody) -> None:
