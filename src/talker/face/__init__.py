@@ -1,0 +1,1 @@
+"""The face: portrait analysis, visemes, motion and the renderer."""
