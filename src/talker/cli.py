@@ -67,6 +67,19 @@ def _parser() -> argparse.ArgumentParser:
     _add_voice_options(say)
     say.set_defaults(run=_run_say)
 
+    video = commands.add_parser("video", help="animate a portrait speaking a script (or recorded speech) into an MP4")
+    video.add_argument("--portrait", type=Path, required=True, help="photo with a face (JPEG, PNG, WebP)")
+    video.add_argument("--text", help="the script to speak")
+    video.add_argument("--text-file", type=Path, help="read the script from this UTF-8 file ('-' for stdin)")
+    video.add_argument("--audio", type=Path, help="speech to lip-sync instead of a script (needs --timings)")
+    video.add_argument("--timings", type=Path, help="timings JSON of --audio, as `talker say --timings` writes")
+    video.add_argument("-o", "--output", type=Path, required=True, help="MP4 file to write")
+    video.add_argument("--fps", type=int, help="frames per second (default 25)")
+    video.add_argument("--size", type=int, help="longest side of the video in pixels (default: the photo's, ≤ 1024)")
+    video.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (same seed, same video)")
+    _add_voice_options(video)
+    video.set_defaults(run=_run_video)
+
     voices = commands.add_parser("voices", help="list the voices, with language and gender")
     voices.add_argument("--language", help="only voices of this language (zh, en, …)")
     voices.add_argument("--backend", choices=("kokoro", "espeak"), help="only this backend's voices")
@@ -204,12 +217,64 @@ def _run_say(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(total: int) -> Any:
-    """A progress bar (characters spoken) for long texts on a terminal; a silent one otherwise."""
+def _progress(total: int, unit: str = "char", desc: str = "speaking") -> Any:
+    """A progress bar for long work on a terminal; a silent one otherwise."""
     from tqdm import tqdm
 
     quiet = total < 500 or not sys.stderr.isatty()
-    return tqdm(total=total or None, unit="char", desc="speaking", file=sys.stderr, leave=False, disable=quiet)
+    return tqdm(total=total or None, unit=unit, desc=desc, file=sys.stderr, leave=False, disable=quiet)
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    from talker.config import Settings
+    from talker.explainer import load_speech, render_video, synthesize_speech
+    from talker.media.files import check_writable
+    from talker.tts.base import Prosody
+
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+    sources = [name for name in ("text", "text_file", "audio") if getattr(args, name) is not None]
+    if len(sources) != 1:
+        raise InputError("give exactly one of --text, --text-file or --audio (with --timings)")
+    if args.audio is not None and args.timings is None:
+        raise InputError("--audio needs --timings (write both with `talker say TEXT -o speech.wav --timings t.json`)")
+    if args.fps is not None and not 10 <= args.fps <= 60:
+        raise InputError(f"--fps {args.fps} is out of range: use 10 to 60")
+    if args.size is not None and not 128 <= args.size <= 4096:
+        raise InputError(f"--size {args.size} is out of range: use 128 to 4096 pixels")
+    if not args.portrait.is_file():
+        raise InputError(f"portrait {args.portrait} does not exist")
+    check_writable(args.output)
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = _progress(total if stage == "speech" else max(total, 500), unit="char" if stage == "speech"
+                                    else "frame", desc="speaking" if stage == "speech" else "rendering")
+        bars[stage].total = total
+        bars[stage].n = done
+        bars[stage].refresh()
+
+    started = time.perf_counter()
+    if args.audio is not None:
+        speech = load_speech(args.audio, args.timings)
+    else:
+        pieces, total = _text_source(args)
+        tts = settings.tts
+        speech = synthesize_speech(settings, pieces, args.voice, Prosody(tts.speed, tts.pitch, tts.volume),
+                                   progress, total)
+    speech_seconds = time.perf_counter() - started
+    try:
+        summary = render_video(settings, args.portrait, speech, args.output, fps=args.fps, size=args.size,
+                               seed=args.seed, progress=progress, speech_seconds=speech_seconds)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    voice = f", voice {summary.voice}" if summary.voice else ""
+    print(f"wrote {summary.output}: {summary.duration:.2f} s, {summary.width}×{summary.height} at "
+          f"{summary.frames / max(summary.duration, 1e-9):.0f} fps{voice}; speech {summary.speech_seconds:.1f} s, "
+          f"render {summary.frames} frames at {summary.render_fps:.0f} fps, total {summary.total_seconds:.1f} s")
+    return 0
 
 
 def _run_voices(args: argparse.Namespace) -> int:

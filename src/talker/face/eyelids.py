@@ -8,7 +8,9 @@ _LASHES = np.array([58.0, 40.0, 34.0])
 
 
 def lid_skin_colour(image: np.ndarray, crease: np.ndarray, lid: np.ndarray) -> np.ndarray:
-    """Median colour of the upper eyelid skin (between the crease and the lid margin) in the photo."""
+    """Colour of the upper eyelid skin (between the crease and the lid margin) in the photo.
+
+    Lashes and the crease's shadow share that strip, so the lighter part of it is taken."""
     import cv2
 
     polygon = np.concatenate([crease, lid[::-1]]).astype(np.int32)
@@ -17,7 +19,9 @@ def lid_skin_colour(image: np.ndarray, crease: np.ndarray, lid: np.ndarray) -> n
     pixels = image[mask > 0]
     if len(pixels) < 10:
         return np.asarray(np.median(image.reshape(-1, 3), axis=0), dtype=np.float64)
-    return np.asarray(np.median(pixels, axis=0), dtype=np.float64)
+    luminance = pixels.astype(np.float64).mean(axis=1)
+    lighter = pixels[luminance >= np.percentile(luminance, 65)]
+    return np.asarray(np.median(lighter, axis=0), dtype=np.float64)
 
 
 def paint_closed_lid(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, skin: np.ndarray,

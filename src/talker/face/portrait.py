@@ -6,7 +6,6 @@ speaks.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import io
 import os
@@ -115,8 +114,26 @@ class FaceAnalyzer:
             )
         return portrait
 
+    def measure(self, image: np.ndarray) -> tuple[np.ndarray, dict[str, float]] | None:
+        """Landmarks and blendshapes of the largest face in an RGB array, or None: for checking renders."""
+        try:
+            landmarks, blendshapes, _, _ = self._detect(np.ascontiguousarray(image))
+        except InputError:
+            return None
+        return landmarks, blendshapes
+
+    def __enter__(self) -> FaceAnalyzer:
+        """Keep one landmarker open for many calls (MediaPipe's must be closed before shutdown)."""
+        with self._lock:
+            if self._landmarker is None:
+                self._landmarker = _create_landmarker(self._model_path)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
-        """Release the landmarker (MediaPipe must be closed before interpreter shutdown)."""
+        """Release the landmarker."""
         with self._lock:
             if self._landmarker is not None:
                 self._landmarker.close()
@@ -126,10 +143,11 @@ class FaceAnalyzer:
         import mediapipe as mp
 
         with self._lock:
-            if self._landmarker is None:
-                self._landmarker = _create_landmarker(self._model_path)
-                atexit.register(self.close)
-            result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
+            if self._landmarker is not None:
+                result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
+            else:  # outside a `with analyzer:` block the landmarker lives for this one call
+                with _create_landmarker(self._model_path) as landmarker:
+                    result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
         if not result.face_landmarks:
             raise InputError("no face found in the photo; use a portrait with the face clearly visible, looking "
                              "roughly at the camera")

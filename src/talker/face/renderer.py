@@ -111,15 +111,20 @@ class Renderer:
         if head is not None:
             upper, lower = self._move_with_head(upper, head), self._move_with_head(lower, head)
         paint_interior(region, upper - [x0, y0], lower - [x0, y0], self.rig.mouth_width, self.teeth)
-        lid_paint = float(np.clip((pose.blink - 0.45) / 0.45, 0.0, 1.0))
-        for lid_upper, lid_lower, upper_rows, lower_rows, skin in self._lids if lid_paint > 0 else ():
-            top, bottom = lid_upper + moves[upper_rows], lid_lower + moves[lower_rows]
+        lid_paint = float(np.clip((pose.blink - 0.1) / 0.25, 0.0, 1.0))
+        for lid_rest, lid_lower, upper_rows, _, skin in self._lids if lid_paint > 0 else ():
+            # The lid slides down over the eye: skin from its resting line to its moving edge.
+            edge = lid_rest + moves[upper_rows]
+            rest = lid_rest.copy()
             if head is not None:
-                top, bottom = self._move_with_head(top, head), self._move_with_head(bottom, head)
-            # The lower lid runs corner to corner; the upper lid curve lies between the corners.
-            upper_curve = np.concatenate([bottom[:1], top, bottom[-1:]])
-            order, lower_order = np.argsort(upper_curve[:, 0]), np.argsort(bottom[:, 0])
-            paint_closed_lid(region, upper_curve[order] - [x0, y0], bottom[lower_order] - [x0, y0], skin, lid_paint)
+                edge, rest = self._move_with_head(edge, head), self._move_with_head(rest, head)
+            corners = lid_lower[[0, -1]]
+            if head is not None:
+                corners = self._move_with_head(corners, head)
+            top = np.concatenate([corners[:1], rest, corners[1:]])
+            bottom = np.concatenate([corners[:1], edge, corners[1:]])
+            order = np.argsort(top[:, 0])
+            paint_closed_lid(region, top[order] - [x0, y0], bottom[order] - [x0, y0], skin, lid_paint)
 
         frame = self.image.copy()
         frame[y0:y1, x0:x1] = region

@@ -1,0 +1,176 @@
+"""Explainer videos: a portrait and a script (or recorded speech with its timings) in, an MP4 out.
+
+The batch driver of the same stages the real-time path uses: TTS (phoneme timings) → visemes and
+motion → renderer → H.264/AAC. Audio is the master clock: frame i shows the face at time i / fps.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from talker.config import Settings
+from talker.errors import InputError
+from talker.frames import PhonemeTiming, WordTiming
+from talker.media.files import check_writable
+from talker.tts.base import Prosody
+
+Progress = Callable[[str, int, int], None]  # stage, done, total
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Mono audio with its phoneme and word timings on the audio's own timeline."""
+
+    samples: np.ndarray
+    sample_rate: int
+    phonemes: tuple[PhonemeTiming, ...]
+    words: tuple[WordTiming, ...]
+    voice: str = ""
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class RenderSummary:
+    """What was made and how fast."""
+
+    output: Path
+    duration: float
+    frames: int
+    width: int
+    height: int
+    voice: str
+    speech_seconds: float
+    render_seconds: float
+    total_seconds: float
+
+    @property
+    def render_fps(self) -> float:
+        return self.frames / max(self.render_seconds, 1e-9)
+
+
+def synthesize_speech(settings: Settings, text: str | Iterable[str], voice: str | None = None,
+                      prosody: Prosody | None = None, progress: Progress | None = None,
+                      total_chars: int = 0) -> Speech:
+    """Speak a script sentence by sentence and join the chunks (timings moved onto one timeline)."""
+    from talker.tts.synthesizer import Synthesizer
+
+    parts: list[np.ndarray] = []
+    phonemes: list[PhonemeTiming] = []
+    words: list[WordTiming] = []
+    rate, spoken_voice, done = 0, "", 0
+    for chunk in Synthesizer(settings).stream(text, voice=voice, prosody=prosody):
+        rate, spoken_voice = chunk.sample_rate, chunk.voice
+        parts.append(chunk.samples)
+        phonemes += [PhonemeTiming(p.phoneme, p.start + chunk.pts, p.end + chunk.pts) for p in chunk.phonemes]
+        words += [WordTiming(w.text, w.start + chunk.pts, w.end + chunk.pts) for w in chunk.words]
+        done += len(chunk.text)
+        if progress:
+            progress("speech", done, max(total_chars, done))
+    return Speech(np.concatenate(parts), rate, tuple(phonemes), tuple(words), spoken_voice)
+
+
+def load_speech(audio: Path, timings: Path) -> Speech:
+    """Recorded or earlier synthesised speech, with the timings file `talker say --timings` writes."""
+    from talker.media.audio import read_audio
+    from talker.media.timings import read_timings
+
+    samples, rate = read_audio(audio)
+    if samples.size == 0:
+        raise InputError(f"{audio} holds no audio")
+    phonemes, words, duration = read_timings(timings)
+    actual = len(samples) / rate
+    if abs(duration - actual) > 0.5:
+        raise InputError(f"the timings in {timings} cover {duration:.1f} s but {audio} lasts {actual:.1f} s; "
+                         "give the timings written together with this audio")
+    return Speech(samples, rate, tuple(phonemes), tuple(words))
+
+
+def speaking_mask(phonemes: tuple[PhonemeTiming, ...], fps: int, frames: int, hangover: float = 0.15) -> np.ndarray:
+    """Per frame: is speech going on (a phoneme within `hangover` seconds)?"""
+    mask = np.zeros(frames, dtype=bool)
+    for phoneme in phonemes:
+        first = max(int((phoneme.start - hangover) * fps), 0)
+        last = min(int(math.ceil((phoneme.end + hangover) * fps)), frames)
+        mask[first:last] = True
+    return mask
+
+
+def render_video(
+    settings: Settings,
+    portrait_path: Path,
+    speech: Speech,
+    output: Path,
+    *,
+    fps: int | None = None,
+    size: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    speech_seconds: float = 0.0,
+) -> RenderSummary:
+    """Animate the portrait to `speech` and write an H.264 + AAC MP4 that appears only when complete."""
+    from talker.face.motion import compose, motion_track
+    from talker.face.portrait import create_analyzer
+    from talker.face.renderer import Renderer
+    from talker.face.visemes import mouth_track
+    from talker.media.video import VideoWriter
+
+    started = time.perf_counter()
+    check_writable(output)
+    fps = fps or settings.face.fps
+    portrait = create_analyzer(settings).analyze(portrait_path, size or settings.face.max_size)
+    renderer = Renderer(portrait)
+    frames = max(1, math.ceil(speech.duration * fps))
+    mouth = mouth_track(speech.phonemes, fps, frames)
+    motion = motion_track(frames, fps, seed, speech.words, speaking_mask(speech.phonemes, fps, frames).tolist())
+    poses = compose(mouth, motion)
+    width, height = renderer.size
+    render_started = time.perf_counter()
+    with VideoWriter(output, width, height, fps, speech.sample_rate, crf=settings.face.crf,
+                     threads=1) as writer:
+        writer.write_audio(speech.samples)
+        _encode_in_background(writer, (renderer.render(pose) for pose in poses), frames, progress)
+    rendered = time.perf_counter() - render_started
+    return RenderSummary(output, speech.duration, frames, width, height, speech.voice, speech_seconds, rendered,
+                         time.perf_counter() - started + speech_seconds)
+
+
+def _encode_in_background(writer: object, frames: Iterable[np.ndarray], total: int,
+                          progress: Progress | None) -> None:
+    """Render on this thread while the encoder works on another (both release the GIL in native code)."""
+    pending: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=8)
+    failure: list[BaseException] = []
+
+    def encode() -> None:
+        try:
+            while (frame := pending.get()) is not None:
+                writer.write_frame(frame)  # type: ignore[attr-defined]
+        except BaseException as error:  # handed to the rendering thread, which raises it
+            failure.append(error)
+            while pending.get() is not None:
+                pass
+
+    worker = threading.Thread(target=encode, name="talker-encode", daemon=True)
+    worker.start()
+    try:
+        for done, frame in enumerate(frames, 1):
+            if failure:
+                break
+            pending.put(frame)
+            if progress and (done % 10 == 0 or done == total):
+                progress("render", done, total)
+    finally:
+        pending.put(None)
+        worker.join()
+    if failure:
+        raise failure[0]
