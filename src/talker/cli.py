@@ -204,7 +204,7 @@ def _run_say(args: argparse.Namespace) -> int:
             if args.timings else None
         progress = stack.enter_context(_progress(total))
         for chunk in itertools.chain((first,), chunks):
-            wav.write(chunk.samples, chunk.sample_rate)
+            wav.write_at(chunk.samples, chunk.sample_rate, chunk.pts)
             if timing is not None:
                 timing.add(chunk)
             progress.update(len(chunk.text))

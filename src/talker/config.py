@@ -36,6 +36,7 @@ class TTSSettings(BaseModel):
     speed: float = Field(1.0, ge=0.5, le=2.0)
     pitch: float = Field(0.0, ge=-6.0, le=6.0, description="semitones")
     volume: float = Field(1.0, ge=0.0, le=2.0)
+    sentence_pause: float = Field(0.3, ge=0.0, le=2.0, description="silence after each sentence, seconds")
     max_sentence_chars: int = Field(
         120, ge=20, le=400, description="longer sentences are split at clauses for streaming"
     )

@@ -63,17 +63,23 @@ def synthesize_speech(settings: Settings, text: str | Iterable[str], voice: str 
                       prosody: Prosody | None = None, progress: Progress | None = None,
                       total_chars: int = 0) -> Speech:
     """Speak a script sentence by sentence and join the chunks (timings moved onto one timeline)."""
+    from talker.face.motion import mark_sentence_end
     from talker.tts.synthesizer import Synthesizer
 
     parts: list[np.ndarray] = []
     phonemes: list[PhonemeTiming] = []
     words: list[WordTiming] = []
-    rate, spoken_voice, done = 0, "", 0
+    rate, spoken_voice, done, length = 0, "", 0, 0
     for chunk in Synthesizer(settings).stream(text, voice=voice, prosody=prosody):
         rate, spoken_voice = chunk.sample_rate, chunk.voice
+        gap = round(chunk.pts * rate) - length  # the pause between sentences
+        if gap > 0:
+            parts.append(np.zeros(gap, dtype=np.float32))
         parts.append(chunk.samples)
+        length += max(gap, 0) + len(chunk.samples)
         phonemes += [PhonemeTiming(p.phoneme, p.start + chunk.pts, p.end + chunk.pts) for p in chunk.phonemes]
-        words += [WordTiming(w.text, w.start + chunk.pts, w.end + chunk.pts) for w in chunk.words]
+        marked = mark_sentence_end(chunk.words, chunk.text)  # a final ! or ? makes the last word emphatic
+        words += [WordTiming(w.text, w.start + chunk.pts, w.end + chunk.pts) for w in marked]
         done += len(chunk.text)
         if progress:
             progress("speech", done, max(total_chars, done))

@@ -34,6 +34,8 @@ def mouth_gap(landmarks: np.ndarray) -> float:
 
 def eye_openness(landmarks: np.ndarray) -> float:
     """Mean lid gap over eye width for both eyes."""
-    right = np.linalg.norm(landmarks[145, :2] - landmarks[159, :2]) / np.linalg.norm(landmarks[133, :2] - landmarks[33, :2])
-    left = np.linalg.norm(landmarks[374, :2] - landmarks[386, :2]) / np.linalg.norm(landmarks[362, :2] - landmarks[263, :2])
-    return float((right + left) / 2)
+    def ratio(top: int, bottom: int, inner: int, outer: int) -> float:
+        gap = np.linalg.norm(landmarks[bottom, :2] - landmarks[top, :2])
+        return float(gap / np.linalg.norm(landmarks[inner, :2] - landmarks[outer, :2]))
+
+    return (ratio(159, 145, 133, 33) + ratio(386, 374, 362, 263)) / 2

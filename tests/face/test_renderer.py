@@ -87,7 +87,7 @@ def test_same_pose_same_pixels(renderer: Renderer, portrait: Portrait) -> None:
 def test_open_mouth_shows_an_interior_not_a_smear(portrait: Portrait, renderer: Renderer) -> None:
     frame = renderer.render(OPEN)
     lower, upper = portrait.landmarks[14, :2], portrait.landmarks[13, :2]
-    x = int(round((lower[0] + upper[0]) / 2))
+    x = round((lower[0] + upper[0]) / 2)
     column = frame[int(upper[1]):int(upper[1] + 0.3 * renderer.rig.mouth_width), x].astype(int)
     brightness = column.mean(axis=1)
     assert brightness.max() > 170  # teeth under the upper lip

@@ -110,7 +110,7 @@ def test_stream_yields_one_chunk_per_sentence_on_one_timeline(synthesizer: Synth
     assert [c.index for c in chunks] == [0, 1, 2]
     assert [c.text for c in chunks] == ["第一句。", "第二句！", "Third one?"]
     for a, b in itertools.pairwise(chunks):
-        assert b.pts == pytest.approx(a.pts + a.duration)
+        assert b.pts == pytest.approx(a.pts + a.duration + 0.3)  # the pause between sentences
     assert {c.voice for c in chunks} == {"zf_xiaoxiao"}  # the voice stays for the whole text
 
 

@@ -57,13 +57,13 @@ def load_image(source: Path | bytes, max_size: int) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = _MAX_PIXELS
-    name = source.name if isinstance(source, Path) else "the upload"
+    name = str(source) if isinstance(source, Path) else "the upload"
     try:
         raw = source.read_bytes() if isinstance(source, Path) else source
     except FileNotFoundError:
-        raise InputError(f"portrait {source} does not exist") from None
+        raise InputError(f"portrait {name} does not exist") from None
     except IsADirectoryError:
-        raise InputError(f"portrait {source} is a directory, not an image") from None
+        raise InputError(f"portrait {name} is a directory, not an image") from None
     try:
         with Image.open(io.BytesIO(raw)) as opened:
             opened.load()
@@ -80,7 +80,7 @@ def load_image(source: Path | bytes, max_size: int) -> np.ndarray:
         image = Image.alpha_composite(background, rgba)
     image = image.convert("RGB")
     scale = min(1.0, max_size / max(image.size))
-    width, height = (max(2, int(round(side * scale)) // 2 * 2) for side in image.size)
+    width, height = (max(2, round(side * scale) // 2 * 2) for side in image.size)
     if (width, height) != image.size:
         image = image.resize((width, height), Image.Resampling.LANCZOS)
     return np.asarray(image, dtype=np.uint8).copy()

@@ -44,7 +44,7 @@ class Renderer:
         self.box = (int(x0), int(y0), int(x1), int(y1))
         roi_w, roi_h = int(x1 - x0), int(y1 - y0)
 
-        step = max(4, int(round(face_w / 40)))
+        step = max(4, round(face_w / 40))
         grid_w, grid_h = max(roi_w // step, 2), max(roi_h // step, 2)
         gx = np.linspace(x0, x1 - 1, grid_w)
         gy = np.linspace(y0, y1 - 1, grid_h)
@@ -150,7 +150,7 @@ class Renderer:
         cols = np.clip(np.round(points[:, 0] - x0).astype(int), 0, self._head_weight.shape[1] - 1)
         weight = self._head_weight[rows, cols][:, None]
         moved = points @ head[:, :2].T + head[:, 2]
-        return points + weight * (moved - points)
+        return np.asarray(points + weight * (moved - points))
 
 
 def _falloff(radius: np.ndarray, start: float, stop: float) -> np.ndarray:

