@@ -271,8 +271,10 @@ def _run_video(args: argparse.Namespace) -> int:
         for bar in bars.values():
             bar.close()
     voice = f", voice {summary.voice}" if summary.voice else ""
+    if summary.faces_found > 1:
+        print(f"note: the photo shows {summary.faces_found} faces; the largest one speaks", file=sys.stderr)
     print(f"wrote {summary.output}: {summary.duration:.2f} s, {summary.width}×{summary.height} at "
-          f"{summary.frames / max(summary.duration, 1e-9):.0f} fps{voice}; speech {summary.speech_seconds:.1f} s, "
+          f"{summary.fps} fps{voice}; speech {summary.speech_seconds:.1f} s, "
           f"render {summary.frames} frames at {summary.render_fps:.0f} fps, total {summary.total_seconds:.1f} s")
     return 0
 

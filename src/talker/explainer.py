@@ -47,9 +47,11 @@ class RenderSummary:
     output: Path
     duration: float
     frames: int
+    fps: int
     width: int
     height: int
     voice: str
+    faces_found: int
     speech_seconds: float
     render_seconds: float
     total_seconds: float
@@ -107,7 +109,7 @@ def speaking_mask(phonemes: tuple[PhonemeTiming, ...], fps: int, frames: int, ha
     mask = np.zeros(frames, dtype=bool)
     for phoneme in phonemes:
         first = max(int((phoneme.start - hangover) * fps), 0)
-        last = min(int(math.ceil((phoneme.end + hangover) * fps)), frames)
+        last = min(math.ceil((phoneme.end + hangover) * fps), frames)
         mask[first:last] = True
     return mask
 
@@ -147,7 +149,8 @@ def render_video(
         writer.write_audio(speech.samples)
         _encode_in_background(writer, (renderer.render(pose) for pose in poses), frames, progress)
     rendered = time.perf_counter() - render_started
-    return RenderSummary(output, speech.duration, frames, width, height, speech.voice, speech_seconds, rendered,
+    return RenderSummary(output, speech.duration, frames, fps, width, height, speech.voice, portrait.faces_found,
+                         speech_seconds, rendered,
                          time.perf_counter() - started + speech_seconds)
 
 

@@ -108,8 +108,9 @@ class FaceAnalyzer:
             self._write_cache(digest, landmarks, blendshapes, pose, faces)
         portrait = Portrait(image, landmarks, blendshapes, pose, digest, faces)
         if portrait.face_width < self._min_face_px:
+            scaled = " at this output size (use a larger --size)" if max(image.shape) >= max_size else ""
             raise InputError(
-                f"the face is too small to animate: {portrait.face_width:.0f} px across, the minimum is "
+                f"the face is too small to animate{scaled}: {portrait.face_width:.0f} px across, the minimum is "
                 f"{self._min_face_px} px; use a closer or larger photo"
             )
         return portrait
