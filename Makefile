@@ -16,7 +16,7 @@ PIP_NOISE := is ignored: it is neither a file nor a directory
 .PHONY: help demo test models lint bench clean system-deps
 
 help:
-	@echo "make demo   - install, assemble models, speak a Chinese and an English sample into $(OUT)/"
+	@echo "make demo   - install, assemble models, speak and render Chinese and English samples into $(OUT)/"
 	@echo "make test   - install, assemble models, run the test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - measure TTS speed and write BENCHMARKS.md"
@@ -44,7 +44,11 @@ demo: models
 		--voice zf_xiaoxiao -o $(OUT)/demo_zh.wav --timings $(OUT)/demo_zh.json
 	@$(BIN)/talker say "Hello, I am talker, a digital human that runs offline. It is 3:30 pm, and a coffee costs \$$4.50." \
 		--voice af_heart -o $(OUT)/demo_en.wav --timings $(OUT)/demo_en.json
-	@echo "demo written to $(OUT)/: demo_zh.wav demo_zh.json demo_en.wav demo_en.json"
+	@$(BIN)/talker video --portrait src/talker/data/sample_portrait.jpg --text-file docs/scripts/explainer_zh.txt \
+		--voice zf_xiaoxiao -o $(OUT)/explainer_zh.mp4
+	@$(BIN)/talker video --portrait src/talker/data/sample_portrait.jpg --text-file docs/scripts/explainer_en.txt \
+		--voice af_heart -o $(OUT)/explainer_en.mp4
+	@echo "demo written to $(OUT)/: demo_zh.wav demo_zh.json demo_en.wav demo_en.json explainer_zh.mp4 explainer_en.mp4"
 
 test: models
 	@$(BIN)/ruff check -q src tests bench
@@ -57,6 +61,7 @@ lint: $(STAMP)
 
 bench: models
 	@$(BIN)/python bench/tts_bench.py
+	@$(BIN)/python bench/face_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

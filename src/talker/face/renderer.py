@@ -9,6 +9,8 @@ the head region are the photo's own.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from talker.face.eyelids import lid_skin_colour, paint_closed_lid
@@ -46,8 +48,8 @@ class Renderer:
 
         step = max(4, round(face_w / 40))
         grid_w, grid_h = max(roi_w // step, 2), max(roi_h // step, 2)
-        gx = np.linspace(x0, x1 - 1, grid_w)
-        gy = np.linspace(y0, y1 - 1, grid_h)
+        gx = x0 + (np.arange(grid_w) + 0.5) * roi_w / grid_w - 0.5
+        gy = y0 + (np.arange(grid_h) + 0.5) * roi_h / grid_h - 0.5
         grid = np.stack(np.meshgrid(gx, gy), axis=-1).reshape(-1, 2)
         angles = np.linspace(0, 2 * np.pi, _RING, endpoint=False)
         ring = center + np.stack([np.cos(angles), np.sin(angles)], axis=1) * inner * 1.12
@@ -55,13 +57,18 @@ class Renderer:
         self._anchors = len(ring) + len(corners)
         self.spline = SplineField(np.concatenate([self.rig.points, ring, corners]), grid)
         self._grid_shape = (grid_h, grid_w)
+        # Grid sample centres as cv2.resize places them when it upsamples to the region's size.
+        centres_x = x0 + (np.arange(grid_w) + 0.5) * roi_w / grid_w - 0.5
+        centres_y = y0 + (np.arange(grid_h) + 0.5) * roi_h / grid_h - 0.5
+        self._grid_x, self._grid_y = (a.astype(np.float32) for a in np.meshgrid(centres_x, centres_y))
+        self._to_grid = (grid_w / roi_w, grid_h / roi_h)  # region pixels → grid index (for remap)
 
         xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-        self._base_x, self._base_y = xs, ys
         radius = np.sqrt(((xs - center[0]) / inner[0]) ** 2 + ((ys - center[1]) / inner[1]) ** 2)
         self._head_weight = _falloff(radius, 1.0, outer[0] / inner[0] * 0.97)
         grid_radius = np.sqrt(((gx[None, :] - center[0]) / inner[0]) ** 2 + ((gy[:, None] - center[1]) / inner[1]) ** 2)
         self._face_weight = _falloff(grid_radius, 1.1, outer[0] / inner[0] * 0.97)[..., None].astype(np.float32)
+        self._grid_head_weight = _falloff(grid_radius, 1.0, outer[0] / inner[0] * 0.97).astype(np.float32)
         chin = landmarks[152]
         self._pivot = np.array([chin[0], chin[1] + 0.3 * face_h])
         self._inner_upper = landmarks[list(LIP_INNER_UPPER)]
@@ -69,6 +76,7 @@ class Renderer:
         self._upper_rows = self._rows(LIP_INNER_UPPER)
         self._lower_rows = self._rows(LIP_INNER_LOWER)
         self.teeth = teeth_colour(self.image, self._inner_upper, self._inner_lower)
+        self.stage_seconds = {"warp": 0.0, "paint": 0.0}  # accumulated per stage, read by bench/
         self._lids = [
             (landmarks[list(upper)], landmarks[list(lower)], self._rows(upper), self._rows(lower),
              lid_skin_colour(self.image, landmarks[list(crease)], landmarks[list(upper)]))
@@ -86,25 +94,37 @@ class Renderer:
     def render(self, pose: FacePose) -> np.ndarray:
         """The portrait in `pose`, as a new H×W×3 uint8 RGB frame."""
         cv2 = self._cv2
+        started = time.perf_counter()
         x0, y0, x1, y1 = self.box
         moves = self.rig.displacements(pose)
         controls = np.concatenate([moves, np.zeros((self._anchors, 2))])
         field = self.spline.evaluate(controls).reshape(*self._grid_shape, 2) * self._face_weight
-        field = cv2.resize(field, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-        # Backward map: output pixel y shows the source x with x + F(x) = y, found by fixed-point steps
-        # x ← y - F(x); eyelids and lips move far over short distances, so one step is not enough.
-        map_x, map_y = self._base_x - field[..., 0], self._base_y - field[..., 1]
-        for _ in range(_INVERSE_STEPS):
-            pulled = cv2.remap(field, map_x - x0, map_y - y0, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            map_x, map_y = self._base_x - pulled[..., 0], self._base_y - pulled[..., 1]
+        # Backward map: output point y shows source x with x + F(x) = y', where y' is y with the head motion
+        # undone (affine, faded by the head mask). Fixed-point steps x ← y' - F(x) run on the coarse grid the
+        # field lives on, then the map is upsampled and gets one full-resolution step, which puts the lip
+        # and lid edges (moving far over short distances) back where they belong.
+        target = np.stack([self._grid_x, self._grid_y], axis=-1)
         head = self._head_matrix(pose)
         if head is not None:
             inverse = np.linalg.inv(np.vstack([head, [0, 0, 1]]))[:2]
-            back_x = inverse[0, 0] * self._base_x + inverse[0, 1] * self._base_y + inverse[0, 2]
-            back_y = inverse[1, 0] * self._base_x + inverse[1, 1] * self._base_y + inverse[1, 2]
-            map_x += self._head_weight * (back_x - self._base_x)
-            map_y += self._head_weight * (back_y - self._base_y)
+            back = target @ inverse[:, :2].T.astype(np.float32) + inverse[:, 2].astype(np.float32)
+            target = target + self._grid_head_weight[..., None] * (back - target)
+        source = target - field
+        for _ in range(_INVERSE_STEPS):
+            index_x = (source[..., 0] - x0 + 0.5) * self._to_grid[0] - 0.5
+            index_y = (source[..., 1] - y0 + 0.5) * self._to_grid[1] - 0.5
+            pulled = cv2.remap(field, index_x, index_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            source = target - pulled
+        size = (x1 - x0, y1 - y0)
+        target_full = cv2.resize(target.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        source_full = cv2.resize(source.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        field_full = cv2.resize(field, size, interpolation=cv2.INTER_LINEAR)
+        pulled = cv2.remap(field_full, source_full[..., 0] - x0, source_full[..., 1] - y0, cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT)
+        map_x = np.ascontiguousarray(target_full[..., 0] - pulled[..., 0])
+        map_y = np.ascontiguousarray(target_full[..., 1] - pulled[..., 1])
         region = cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped = time.perf_counter()
 
         upper = self._inner_upper + moves[self._upper_rows]
         lower = self._inner_lower + moves[self._lower_rows]
@@ -128,6 +148,8 @@ class Renderer:
 
         frame = self.image.copy()
         frame[y0:y1, x0:x1] = region
+        self.stage_seconds["warp"] += warped - started
+        self.stage_seconds["paint"] += time.perf_counter() - warped
         return frame
 
     def _head_matrix(self, pose: FacePose) -> np.ndarray | None:
