@@ -4,4 +4,5 @@ import sys
 
 from talker.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # child processes (spawn) import this module too
+    sys.exit(main())

@@ -7,8 +7,6 @@ motion → renderer → H.264/AAC. Audio is the master clock: frame i shows the 
 from __future__ import annotations
 
 import math
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -127,11 +125,13 @@ def render_video(
     speech_seconds: float = 0.0,
 ) -> RenderSummary:
     """Animate the portrait to `speech` and write an H.264 + AAC MP4 that appears only when complete."""
+    from threadpoolctl import threadpool_limits
+
     from talker.face.motion import compose, motion_track
     from talker.face.portrait import create_analyzer
     from talker.face.renderer import Renderer
     from talker.face.visemes import mouth_track
-    from talker.media.video import VideoWriter
+    from talker.media.encoder_process import ProcessVideoWriter
 
     started = time.perf_counter()
     check_writable(output)
@@ -144,42 +144,17 @@ def render_video(
     poses = compose(mouth, motion)
     width, height = renderer.size
     render_started = time.perf_counter()
-    with VideoWriter(output, width, height, fps, speech.sample_rate, crf=settings.face.crf,
-                     threads=1) as writer:
+    # The encoder runs in a child process, on the other core, while this one renders. OpenBLAS's own
+    # thread pool (the spline's matrix product) would spin on that core too: one BLAS thread here.
+    with threadpool_limits(limits=1, user_api="blas"), ProcessVideoWriter(
+        output, width, height, fps, speech.sample_rate, crf=settings.face.crf, threads=1
+    ) as writer:
         writer.write_audio(speech.samples)
-        _encode_in_background(writer, (renderer.render(pose) for pose in poses), frames, progress)
+        for done, pose in enumerate(poses, 1):
+            writer.write_frame(renderer.render(pose))
+            if progress and (done % 10 == 0 or done == frames):
+                progress("render", done, frames)
     rendered = time.perf_counter() - render_started
     return RenderSummary(output, speech.duration, frames, fps, width, height, speech.voice, portrait.faces_found,
                          speech_seconds, rendered,
                          time.perf_counter() - started + speech_seconds)
-
-
-def _encode_in_background(writer: object, frames: Iterable[np.ndarray], total: int,
-                          progress: Progress | None) -> None:
-    """Render on this thread while the encoder works on another (both release the GIL in native code)."""
-    pending: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=8)
-    failure: list[BaseException] = []
-
-    def encode() -> None:
-        try:
-            while (frame := pending.get()) is not None:
-                writer.write_frame(frame)  # type: ignore[attr-defined]
-        except BaseException as error:  # handed to the rendering thread, which raises it
-            failure.append(error)
-            while pending.get() is not None:
-                pass
-
-    worker = threading.Thread(target=encode, name="talker-encode", daemon=True)
-    worker.start()
-    try:
-        for done, frame in enumerate(frames, 1):
-            if failure:
-                break
-            pending.put(frame)
-            if progress and (done % 10 == 0 or done == total):
-                progress("render", done, total)
-    finally:
-        pending.put(None)
-        worker.join()
-    if failure:
-        raise failure[0]

@@ -247,3 +247,30 @@ def test_probe_refuses_missing_and_non_media_files(tmp_path: Path) -> None:
     junk.write_bytes(b"not a video at all")
     with pytest.raises(InputError, match="not a readable media file"):
         probe(junk)
+
+
+def test_process_writer_matches_the_in_process_writer(tmp_path: Path) -> None:
+    from talker.media.encoder_process import ProcessVideoWriter
+
+    frames = [np.full((96, 128, 3), (i * 5) % 255, np.uint8) for i in range(50)]
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(48000) / 24000)).astype(np.float32)
+    for name, writer_type in (("in.mp4", VideoWriter), ("out.mp4", ProcessVideoWriter)):
+        with writer_type(tmp_path / name, 128, 96, 25, 24000) as writer:
+            writer.write_audio(tone)
+            for frame in frames:
+                writer.write_frame(frame)
+    assert (tmp_path / "in.mp4").read_bytes() == (tmp_path / "out.mp4").read_bytes()
+
+
+def test_process_writer_failure_leaves_no_file_and_no_child(tmp_path: Path) -> None:
+    from talker.media.encoder_process import ProcessVideoWriter
+
+    target = tmp_path / "broken.mp4"
+    with pytest.raises(ValueError, match="render failed"), ProcessVideoWriter(target, 64, 64) as writer:
+        writer.write_frame(np.zeros((64, 64, 3), np.uint8))
+        raise ValueError("render failed")
+    assert not target.exists() and not list(tmp_path.iterdir())
+    assert not writer._process.is_alive()
+    with pytest.raises(InputError, match="shape"), ProcessVideoWriter(tmp_path / "x.mp4", 64, 64) as writer:
+        writer.write_frame(np.zeros((32, 64, 3), np.uint8))
+    assert not list(tmp_path.iterdir())
