@@ -99,3 +99,19 @@ def test_unwritable_video_output_fails_before_any_work(tmp_path: Path, capsys: p
     code, _, err = _run(capsys, "video", "--portrait", str(SAMPLE), "--text", "你好。", "-o",
                         str(tmp_path / "missing" / "x.mp4"))
     assert code == 2 and "cannot write" in err
+
+
+@pytest.mark.usefixtures("kit")
+def test_face_crop_and_several_faces_note(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    photo = Image.open(SAMPLE)
+    canvas = Image.new("RGB", (960, 512), (200, 200, 200))
+    canvas.paste(photo, (0, 0))
+    canvas.paste(photo.resize((440, 440)), (520, 72))
+    canvas.save(tmp_path / "two.jpg", quality=92)
+    out = tmp_path / "crop.mp4"
+    code, _, err = _run(capsys, "video", "--portrait", str(tmp_path / "two.jpg"), "--text", "Hi there.", "-o",
+                        str(out), "--crop", "--size", "960")
+    assert code == 0, err
+    assert "2 faces" in err and "largest" in err
+    info = probe(out)
+    assert info.width == info.height and 300 <= info.width < 512  # a square around the bigger face

@@ -77,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     video.add_argument("--fps", type=int, help="frames per second (default 25)")
     video.add_argument("--size", type=int, help="longest side of the video in pixels (default: the photo's, ≤ 1024)")
     video.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (same seed, same video)")
+    video.add_argument("--crop", action="store_true", help="a square video around the head instead of the whole photo")
     _add_voice_options(video)
     video.set_defaults(run=_run_video)
 
@@ -266,7 +267,7 @@ def _run_video(args: argparse.Namespace) -> int:
     speech_seconds = time.perf_counter() - started
     try:
         summary = render_video(settings, args.portrait, speech, args.output, fps=args.fps, size=args.size,
-                               seed=args.seed, progress=progress, speech_seconds=speech_seconds)
+                               seed=args.seed, crop=args.crop, progress=progress, speech_seconds=speech_seconds)
     finally:
         for bar in bars.values():
             bar.close()

@@ -102,6 +102,16 @@ def load_speech(audio: Path, timings: Path) -> Speech:
     return Speech(samples, rate, tuple(phonemes), tuple(words))
 
 
+def face_crop(face_box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """A square around the head (hair and chin included), inside the image, with even sides."""
+    fx0, fy0, fx1, fy1 = face_box
+    side = min(int(2.2 * max(fx1 - fx0, fy1 - fy0)), *size) // 2 * 2
+    centre_x, centre_y = (fx0 + fx1) / 2, (fy0 + fy1) / 2 - 0.08 * (fy1 - fy0)
+    x0 = int(min(max(centre_x - side / 2, 0), size[0] - side))
+    y0 = int(min(max(centre_y - side / 2, 0), size[1] - side))
+    return x0, y0, x0 + side, y0 + side
+
+
 def speaking_mask(phonemes: tuple[PhonemeTiming, ...], fps: int, frames: int, hangover: float = 0.15) -> np.ndarray:
     """Per frame: is speech going on (a phoneme within `hangover` seconds)?"""
     mask = np.zeros(frames, dtype=bool)
@@ -121,6 +131,7 @@ def render_video(
     fps: int | None = None,
     size: int | None = None,
     seed: int = 0,
+    crop: bool = False,
     progress: Progress | None = None,
     speech_seconds: float = 0.0,
 ) -> RenderSummary:
@@ -142,7 +153,8 @@ def render_video(
     mouth = mouth_track(speech.phonemes, fps, frames)
     motion = motion_track(frames, fps, seed, speech.words, speaking_mask(speech.phonemes, fps, frames).tolist())
     poses = compose(mouth, motion)
-    width, height = renderer.size
+    x0, y0, x1, y1 = face_crop(portrait.face_box, renderer.size) if crop else (0, 0, *renderer.size)
+    width, height = x1 - x0, y1 - y0
     render_started = time.perf_counter()
     # The encoder runs in a child process, on the other core, while this one renders. OpenBLAS's own
     # thread pool (the spline's matrix product) would spin on that core too: one BLAS thread here.
@@ -151,7 +163,7 @@ def render_video(
     ) as writer:
         writer.write_audio(speech.samples)
         for done, pose in enumerate(poses, 1):
-            writer.write_frame(renderer.render(pose))
+            writer.write_frame(np.ascontiguousarray(renderer.render(pose)[y0:y1, x0:x1]))
             if progress and (done % 10 == 0 or done == frames):
                 progress("render", done, frames)
     rendered = time.perf_counter() - render_started
