@@ -18,6 +18,9 @@ LIP_INNER_UPPER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LIP_INNER_LOWER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
 JAW_LINE = (172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397)
 CHIN_LINE = (18, 200, 199, 175)  # from below the lower lip down to the chin
+# Lower cheeks (follow the jaw) and mid cheeks (lift when the lips spread), left then right.
+CHEEKS_LOW = (207, 216, 427, 436)
+CHEEKS_MID = (205, 187, 425, 411)
 EYE_UPPER = ((246, 161, 160, 159, 158, 157, 173), (466, 388, 387, 386, 385, 384, 398))
 EYE_LOWER = ((33, 7, 163, 144, 145, 153, 154, 155, 133), (263, 249, 390, 373, 374, 380, 381, 382, 362))
 LID_CREASE = ((247, 30, 29, 27, 28, 56, 190), (467, 260, 259, 257, 258, 286, 414))
@@ -48,6 +51,7 @@ class Rig:
     def from_landmarks(cls, landmarks: np.ndarray) -> Rig:
         xy = landmarks[:, :2].astype(np.float64)
         groups = (LIP_OUTER_UPPER + LIP_OUTER_LOWER + LIP_INNER_UPPER + LIP_INNER_LOWER + JAW_LINE + CHIN_LINE
+                  + CHEEKS_LOW + CHEEKS_MID
                   + sum(EYE_UPPER, ()) + sum(EYE_LOWER, ()) + sum(LID_CREASE, ()) + sum(BROWS, ()) + ANCHORS)
         indices = np.array(list(dict.fromkeys(groups)))
         width = float(np.linalg.norm(xy[291] - xy[61]))
@@ -101,6 +105,12 @@ class Rig:
         for index in JAW_LINE:
             u = self._u(index)
             moves[index] = np.array([0.0, drop * (1.0 - 0.65 * min(abs(u) / 2.0, 1.0) ** 1.5)])
+        spread = float(np.clip(mouth.width, -1, 1))
+        for index in CHEEKS_LOW + CHEEKS_MID:
+            side = float(np.sign(self._u(index)))
+            follow = 0.35 if index in CHEEKS_LOW else 0.12  # skin over the jaw stretches with it
+            lift = (0.025 if index in CHEEKS_MID else 0.012) * w * max(spread, 0.0)
+            moves[index] = np.array([side * 0.015 * w * spread, follow * drop - lift])
 
     def _eyes(self, pose: FacePose, moves: dict[int, np.ndarray]) -> None:
         close = float(np.clip(pose.blink, 0, 1))
