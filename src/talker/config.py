@@ -58,6 +58,19 @@ class FaceSettings(BaseModel):
     crf: int = Field(20, ge=0, le=51, description="H.264 quality (lower is better)")
 
 
+class LLMSettings(BaseModel):
+    """Which LLM answers, and how."""
+
+    backend: str = Field("local", description="local (embedded GGUF), openai (any compatible server), echo")
+    threads: int = Field(2, ge=1, le=64)
+    context: int = Field(4096, ge=512, le=131072, description="context window of the local model, tokens")
+    base_url: str = Field("", description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
+    model: str = ""
+    api_key: str = ""
+    timeout: float = Field(30.0, gt=0)
+    history_tokens: int = Field(600, ge=0, description="how much conversation history goes into a prompt")
+
+
 class Settings(BaseSettings):
     """Everything talker can be told. Stages receive the part they need; none reads env itself."""
 
@@ -70,3 +83,4 @@ class Settings(BaseSettings):
     tts: TTSSettings = TTSSettings()
     asr: ASRSettings = ASRSettings()
     face: FaceSettings = FaceSettings()
+    llm: LLMSettings = LLMSettings()

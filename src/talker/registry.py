@@ -22,6 +22,9 @@ class BackendEntry:
 BACKENDS: dict[str, BackendEntry] = {
     "tts.kokoro": BackendEntry("talker.tts.kokoro:create", "tts", "Kokoro-82M int8 ONNX, zh + en, neural"),
     "tts.espeak": BackendEntry("talker.tts.espeak:create", "tts", "espeak-ng, instant, robotic"),
+    "llm.local": BackendEntry("talker.dialogue.llm:create_local", "mind", "Gemma 3 270M GGUF in-process (llama.cpp)"),
+    "llm.openai": BackendEntry("talker.dialogue.llm:create_openai", "mind", "any OpenAI-compatible chat server"),
+    "llm.echo": BackendEntry("talker.dialogue.llm:create_echo", "mind", "says the user's text back"),
     "asr.whisper": BackendEntry("talker.asr.whisper:create", "asr", "faster-whisper, Whisper base int8"),
 }
 

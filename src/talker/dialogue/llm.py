@@ -1,0 +1,297 @@
+"""LLM backends behind one streaming interface: text deltas out, cancellable within one token.
+
+`llm.local` runs a quantised GGUF in-process (llama.cpp through xllamacpp) as few-shot completion;
+`llm.openai` talks to any OpenAI-compatible chat endpoint; `llm.echo` says the user's text back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from talker.errors import BackendUnavailableError, InputError
+
+Language = Literal["zh", "en"]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One earlier turn pair, or an example of how the assistant answers."""
+
+    user: str
+    assistant: str
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Everything a backend needs to answer one user message; each backend renders it its own way."""
+
+    user: str
+    language: Language
+    name: str = "小慧"
+    role: str = "a friendly digital assistant"
+    style: str = "warm, concise"
+    examples: tuple[Exchange, ...] = ()
+    history: tuple[Exchange, ...] = ()
+    summary: str = ""  # older turns, compressed
+    facts: tuple[str, ...] = ()  # grounding: persona facts and retrieved passages
+    max_tokens: int = 96
+    temperature: float = 0.6
+
+
+@dataclass
+class Cancel:
+    """Set from any thread; a backend stops within one token of it."""
+
+    _event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+class LLMBackend(Protocol):
+    name: str
+
+    def stream(self, request: ChatRequest, cancel: Cancel) -> AsyncIterator[str]:
+        """Text deltas of the answer; stops early when `cancel` is set."""
+        ...
+
+
+_LABELS = {"zh": ("用户：", "{name}："), "en": ("User: ", "{name}: ")}
+_INTRO = {
+    "zh": "以下是{name}与用户的对话。{name}是{role}，说话{style}。{name}用用户的语言回答，每次只说一两句；"
+          "事实问题只根据资料回答，资料里没有的就说不知道。",
+    "en": "Below are conversations between {name} and users. {name} is {role}, {style}. {name} answers in the "
+          "user's language in one or two sentences, answers factual questions only from the facts given, and "
+          "says so when the facts do not say.",
+}
+
+
+def few_shot_prompt(request: ChatRequest) -> str:
+    """A completion prompt for a base (not chat-tuned) model: persona, examples, history, facts, question.
+
+    Stable parts come first so llama.cpp's prompt cache reuses them from turn to turn: the persona and
+    examples are the same for every turn, the history grows within a session, the facts and the
+    question change every time.
+    """
+    lines = [_INTRO["zh"].format(name=request.name, role=request.role, style=request.style),
+             _INTRO["en"].format(name=request.name, role=request.role, style=request.style), ""]
+    # Examples in the reply's language come last: a base model continues in the language it saw last.
+    examples = sorted(request.examples, key=lambda e: _language_of(e.user) == request.language)
+    for example in examples:
+        lines += _exchange(example, _language_of(example.user), request.name)
+    lines.append("")
+    if request.summary:
+        lines.append(("此前谈到：" if request.language == "zh" else "Earlier: ") + request.summary)
+    for turn in request.history:
+        lines += _exchange(turn, request.language, request.name)
+    if request.facts:
+        label = "资料：" if request.language == "zh" else "Facts: "
+        lines.append(label + " ".join(fact.replace("\n", " ") for fact in request.facts))
+    user_label, bot_label = _LABELS[request.language]
+    lines.append(user_label + request.user.replace("\n", " "))
+    return "\n".join(lines) + "\n" + bot_label.format(name=request.name).rstrip(" ")
+
+
+def _exchange(exchange: Exchange, language: Language, name: str) -> list[str]:
+    user_label, bot_label = _LABELS[language]
+    return [user_label + exchange.user.replace("\n", " "), bot_label.format(name=name) + exchange.assistant]
+
+
+def _language_of(text: str) -> Language:
+    from talker.text.lang import detect_language
+
+    return detect_language(text)
+
+
+def stop_strings(request: ChatRequest) -> list[str]:
+    """Where a completion model's answer ends: the line, or the next speaker."""
+    return ["\n", "用户：", "User:", f"{request.name}：", f"{request.name}:"]
+
+
+class LocalLLM:
+    """A GGUF model in this process. One generation at a time (the model's single slot); others wait."""
+
+    name = "local"
+
+    def __init__(self, model_path: Path, threads: int = 2, context: int = 4096) -> None:
+        self._model_path = model_path
+        self._threads = threads
+        self._context = context
+        self._server: Any = None
+        self._load_lock = threading.Lock()
+        self._turn_lock = threading.Lock()
+        self.chunks_after_cancel = 0  # tokens the model produced after the last cancel (tests, metrics)
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._server is None:
+                try:
+                    import xllamacpp
+                except ImportError as error:
+                    raise BackendUnavailableError("llm.local needs xllamacpp: pip install 'talker[mind]'") from error
+                params = xllamacpp.CommonParams()
+                params.model.path = str(self._model_path)
+                params.n_ctx = self._context
+                params.n_parallel = 1
+                params.swa_full = True  # Gemma 3's sliding window otherwise defeats the prompt cache
+                params.cpuparams.n_threads = self._threads
+                params.cpuparams_batch.n_threads = self._threads
+                params.verbosity = -1
+                params.warmup = True
+                self._server = xllamacpp.Server(params)
+            return self._server
+
+    def warm(self, request: ChatRequest) -> None:
+        """Load the model and put the persona prefix in its cache, so the first real turn starts fast."""
+        server = self._load()
+        with self._turn_lock:
+            server.handle_completions({"prompt": few_shot_prompt(request), "n_predict": 1, "cache_prompt": True},
+                                      lambda _chunk: False)
+
+    async def stream(self, request: ChatRequest, cancel: Cancel) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        deltas: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        prompt = {
+            "prompt": few_shot_prompt(request),
+            "stream": True,
+            "n_predict": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": 0.9,
+            "repeat_penalty": 1.1,
+            "stop": stop_strings(request),
+            "cache_prompt": True,
+        }
+
+        self.chunks_after_cancel = 0
+
+        def on_chunk(chunk: Any) -> bool:
+            if cancel.cancelled:
+                self.chunks_after_cancel += 1
+            data = json.loads(chunk) if isinstance(chunk, (str, bytes)) else chunk
+            if isinstance(data, dict) and "error" in data:
+                loop.call_soon_threadsafe(deltas.put_nowait, RuntimeError(str(data["error"])))
+                return True
+            choices = data.get("choices") if isinstance(data, dict) else None
+            text = choices[0].get("text", "") if choices else ""
+            if text and not cancel.cancelled:
+                loop.call_soon_threadsafe(deltas.put_nowait, text)
+            return cancel.cancelled  # True makes llama.cpp stop before the next token
+
+        def generate() -> None:
+            try:
+                server = self._load()
+                with self._turn_lock:
+                    if not cancel.cancelled:
+                        server.handle_completions(prompt, on_chunk)
+            except BaseException as error:  # handed to the consumer
+                loop.call_soon_threadsafe(deltas.put_nowait, error)
+            finally:
+                loop.call_soon_threadsafe(deltas.put_nowait, None)
+
+        worker = loop.run_in_executor(None, generate)
+        try:
+            while (item := await deltas.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancel.cancel()
+            await asyncio.shield(worker)  # the model is free again before the next turn starts
+
+
+class EchoLLM:
+    """Says the user's text back verbatim, word by word: the "read my script" mode."""
+
+    name = "echo"
+
+    async def stream(self, request: ChatRequest, cancel: Cancel) -> AsyncIterator[str]:
+        import re
+
+        for piece in re.findall(r"\S+\s*|\s+", request.user):
+            if cancel.cancelled:
+                return
+            yield piece
+            await asyncio.sleep(0)
+
+
+class OpenAICompatibleLLM:
+    """Any OpenAI-compatible /chat/completions endpoint (llama.cpp server, Ollama, vLLM, a cloud)."""
+
+    name = "openai"
+
+    def __init__(self, base_url: str, model: str = "", api_key: str = "", timeout: float = 30.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._model = model
+        self._api_key = api_key
+        self._timeout = timeout
+
+    def messages(self, request: ChatRequest) -> list[dict[str, str]]:
+        system = _INTRO[request.language].format(name=request.name, role=request.role, style=request.style)
+        if request.summary:
+            system += ("\n此前谈到：" if request.language == "zh" else "\nEarlier: ") + request.summary
+        if request.facts:
+            system += ("\n资料：" if request.language == "zh" else "\nFacts: ") + " ".join(request.facts)
+        out = [{"role": "system", "content": system}]
+        for turn in (*request.examples, *request.history):
+            out += [{"role": "user", "content": turn.user}, {"role": "assistant", "content": turn.assistant}]
+        return [*out, {"role": "user", "content": request.user}]
+
+    async def stream(self, request: ChatRequest, cancel: Cancel) -> AsyncIterator[str]:
+        import httpx
+
+        body: dict[str, Any] = {"messages": self.messages(request), "stream": True,
+                                "max_tokens": request.max_tokens, "temperature": request.temperature}
+        if self._model:
+            body["model"] = self._model
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        url = f"{self._base_url}/chat/completions"
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout) as client, client.stream(
+                "POST", url, json=body, headers=headers
+            ) as response:
+                if response.status_code != 200:
+                    detail = (await response.aread()).decode(errors="replace")[:200]
+                    raise InputError(f"the LLM server at {self._base_url} answered {response.status_code}: {detail}")
+                async for line in response.aiter_lines():
+                    if cancel.cancelled:
+                        return  # leaving the block closes the stream, which stops the server generating
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == "[DONE]":
+                        return
+                    choices = json.loads(payload).get("choices") or [{}]
+                    text = (choices[0].get("delta") or {}).get("content") or ""
+                    if text:
+                        yield text
+        except httpx.ConnectError as error:
+            raise InputError(f"cannot reach the LLM server at {self._base_url} ({error}); is it running?") from error
+        except httpx.TimeoutException as error:
+            raise InputError(f"the LLM server at {self._base_url} did not answer in {self._timeout:.0f} s") from error
+
+
+def create_local(settings: Any) -> LocalLLM:
+    from talker.models.kit import ModelKit
+
+    return LocalLLM(ModelKit(settings.models_dir).path("gemma3-270m"), settings.llm.threads, settings.llm.context)
+
+
+def create_openai(settings: Any) -> OpenAICompatibleLLM:
+    llm = settings.llm
+    if not llm.base_url:
+        raise InputError("llm.openai needs a base URL: --base-url http://host:port/v1 (or TALKER_LLM__BASE_URL)")
+    return OpenAICompatibleLLM(llm.base_url, llm.model, llm.api_key, llm.timeout)
+
+
+def create_echo(settings: Any) -> EchoLLM:
+    return EchoLLM()

@@ -1,0 +1,119 @@
+"""LLM backends with the real local model (Gemma 3 270M) and a real OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from talker.config import Settings
+from talker.dialogue.llm import Cancel, ChatRequest, EchoLLM, Exchange, LocalLLM, OpenAICompatibleLLM, create_local
+from talker.dialogue.shaping import speakable
+from talker.errors import InputError
+from talker.text.lang import detect_language
+
+EXAMPLES = (
+    Exchange("你好，你是谁？", "你好！我是数字人小慧，很高兴为你服务。"),
+    Exchange("What can you do?", "I can answer your questions in Chinese or English."),
+)
+
+
+@pytest.fixture(scope="module")
+def local(settings: Settings) -> LocalLLM:
+    return create_local(settings)
+
+
+async def _answer(llm: object, request: ChatRequest, cancel: Cancel | None = None) -> list[str]:
+    return [d async for d in llm.stream(request, cancel or Cancel())]  # type: ignore[attr-defined]
+
+
+async def test_answers_in_the_language_of_the_question(local: LocalLLM) -> None:
+    chinese = "".join(await _answer(local, ChatRequest("请介绍一下你自己。", "zh", examples=EXAMPLES)))
+    english = "".join(await _answer(local, ChatRequest("Please introduce yourself.", "en", examples=EXAMPLES)))
+    assert chinese.strip() and detect_language(chinese) == "zh", chinese
+    assert english.strip() and detect_language(english) == "en", english
+
+
+async def test_streams_several_deltas(local: LocalLLM) -> None:
+    deltas = await _answer(local, ChatRequest("Tell me about the weather today.", "en", examples=EXAMPLES))
+    assert len(deltas) >= 3
+
+
+async def test_cancel_stops_within_one_token_and_frees_the_model(local: LocalLLM) -> None:
+    cancel = Cancel()
+    seen = []
+    request = ChatRequest("Tell me a very long story about a dragon and a knight.", "en", examples=EXAMPLES,
+                          max_tokens=200)
+    async for delta in local.stream(request, cancel):
+        seen.append(delta)
+        if len(seen) == 3:
+            cancel.cancel()
+    assert len(seen) == 3  # nothing reaches the caller after the cancel
+    assert local.chunks_after_cancel <= 1  # and the model stopped at the next token
+    after = await _answer(local, ChatRequest("你好！", "zh", examples=EXAMPLES))
+    assert "".join(after).strip()
+
+
+async def test_speakable_pieces_from_deltas() -> None:
+    async def deltas() -> object:
+        for piece in ["好的，", "我来", "介绍一下。", "我们的营业时间是", "早上九点到下午五点。", "谢谢"]:
+            yield piece
+
+    pieces = [p async for p in speakable(deltas(), first_min_chars=2)]  # type: ignore[arg-type]
+    assert pieces == ["好的，", "我来介绍一下。", "我们的营业时间是早上九点到下午五点。", "谢谢"]
+
+
+async def test_echo_says_the_text_back() -> None:
+    text = "请逐字朗读这段稿子：Hello world."
+    assert "".join(await _answer(EchoLLM(), ChatRequest(text, "zh"))) == text
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def openai_server(settings: Settings) -> Iterator[str]:
+    """A real OpenAI-compatible server: llama.cpp's, from the same bindings, on a loopback port."""
+    import xllamacpp
+
+    from talker.models.kit import ModelKit
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(ModelKit(settings.models_dir).path("gemma3-270m"))
+    params.n_ctx = 2048
+    params.swa_full = True
+    params.cpuparams.n_threads = 2
+    params.cpuparams_batch.n_threads = 2
+    params.verbosity = -1
+    params.port = _free_port()
+    server = xllamacpp.Server(params)
+    yield f"{server.listening_address}/v1"
+    del server
+
+
+async def test_openai_backend_streams_from_a_real_server(openai_server: str) -> None:
+    llm = OpenAICompatibleLLM(openai_server)
+    deltas = await _answer(llm, ChatRequest("Say hello.", "en", examples=EXAMPLES, max_tokens=16))
+    assert len(deltas) >= 2 and "".join(deltas).strip()
+
+
+async def test_openai_backend_cancel_closes_the_stream(openai_server: str) -> None:
+    llm = OpenAICompatibleLLM(openai_server)
+    cancel = Cancel()
+    seen = []
+    async for delta in llm.stream(ChatRequest("Count from one to fifty.", "en", max_tokens=120), cancel):
+        seen.append(delta)
+        if len(seen) == 2:
+            cancel.cancel()
+    assert len(seen) == 2
+    assert "".join(await _answer(llm, ChatRequest("Hi!", "en", max_tokens=8))).strip()  # server still serves
+
+
+async def test_unreachable_server_is_a_clear_error() -> None:
+    llm = OpenAICompatibleLLM(f"http://127.0.0.1:{_free_port()}/v1", timeout=5)
+    with pytest.raises(InputError, match="cannot reach the LLM server"):
+        await _answer(llm, ChatRequest("Hi", "en"))
