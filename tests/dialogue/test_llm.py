@@ -29,15 +29,24 @@ async def _answer(llm: object, request: ChatRequest, cancel: Cancel | None = Non
 
 
 async def test_answers_in_the_language_of_the_question(local: LocalLLM) -> None:
-    chinese = "".join(await _answer(local, ChatRequest("请介绍一下你自己。", "zh", examples=EXAMPLES)))
-    english = "".join(await _answer(local, ChatRequest("Please introduce yourself.", "en", examples=EXAMPLES)))
-    assert chinese.strip() and detect_language(chinese) == "zh", chinese
-    assert english.strip() and detect_language(english) == "en", english
+    """A 270M base model still drifts now and then: at least 9 of 10 answers keep the question's language."""
+    questions = [("请介绍一下你自己。", "zh"), ("你们几点开门？", "zh"), ("我想办一张银行卡。", "zh"),
+                 ("今天天气怎么样？", "zh"), ("你喜欢什么颜色？", "zh"),
+                 ("Please introduce yourself.", "en"), ("When do you open?", "en"), ("I want a new card.", "en"),
+                 ("What's the weather like?", "en"), ("What colour do you like?", "en")]
+    wrong = []
+    for question, language in questions:
+        answer = "".join(await _answer(local, ChatRequest(question, language, examples=EXAMPLES, seed=7)))
+        if not answer.strip() or detect_language(answer) != language:
+            wrong.append((question, answer))
+    assert len(wrong) <= 1, wrong
 
 
 async def test_streams_several_deltas(local: LocalLLM) -> None:
-    deltas = await _answer(local, ChatRequest("Tell me about the weather today.", "en", examples=EXAMPLES))
-    assert len(deltas) >= 3
+    request = ChatRequest("Describe your favourite city in a few sentences.", "en", examples=EXAMPLES, seed=3,
+                          max_tokens=64)
+    deltas = await _answer(local, request)
+    assert len(deltas) >= 3, deltas  # the first one holds the opening words checked for language
 
 
 async def test_cancel_stops_within_one_token_and_frees_the_model(local: LocalLLM) -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -42,6 +42,8 @@ class ChatRequest:
     facts: tuple[str, ...] = ()  # grounding: persona facts and retrieved passages
     max_tokens: int = 96
     temperature: float = 0.6
+    seed: int | None = None  # fixed sampling for reproducible answers (tests, demos)
+    retry: int = 0  # a retry after a reply in the wrong language gets a stronger language cue
 
 
 @dataclass
@@ -67,6 +69,12 @@ class LLMBackend(Protocol):
 
 
 _LABELS = {"zh": ("用户：", "{name}："), "en": ("User: ", "{name}: ")}
+_SLOTS = 2
+_SLOT_OF: dict[Language, int] = {"zh": 0, "en": 1}
+_LANGUAGE_TRIES = 3
+_CHECK_CHARS = 10  # about a clause: speech cannot start before one anyway
+_CUE = {"zh": "（用中文回答）", "en": "(Reply in English.)"}
+_STRONG_CUE = {"zh": "（请只用中文回答，不要说英文。）", "en": "(Reply only in English, no Chinese.)"}
 _INTRO = {
     "zh": "以下是{name}与用户的对话。{name}是{role}，说话{style}。{name}用用户的语言回答，每次只说一两句；"
           "事实问题只根据资料回答，资料里没有的就说不知道。",
@@ -86,6 +94,7 @@ def few_shot_prompt(request: ChatRequest) -> str:
     lines = [_INTRO["zh"].format(name=request.name, role=request.role, style=request.style),
              _INTRO["en"].format(name=request.name, role=request.role, style=request.style), ""]
     # Examples in the reply's language come last: a base model continues in the language it saw last.
+    # So there is one prefix per reply language; each stays cached in its own llama.cpp slot.
     examples = sorted(request.examples, key=lambda e: _language_of(e.user) == request.language)
     for example in examples:
         lines += _exchange(example, _language_of(example.user), request.name)
@@ -99,6 +108,9 @@ def few_shot_prompt(request: ChatRequest) -> str:
         lines.append(label + " ".join(fact.replace("\n", " ") for fact in request.facts))
     user_label, bot_label = _LABELS[request.language]
     lines.append(user_label + request.user.replace("\n", " "))
+    # A base model drifts into the language it saw last; a cue in the reply's language, placed after
+    # everything cached, keeps it on track without changing the prefix.
+    lines.append(_STRONG_CUE[request.language] if request.retry else _CUE[request.language])
     return "\n".join(lines) + "\n" + bot_label.format(name=request.name).rstrip(" ")
 
 
@@ -141,8 +153,8 @@ class LocalLLM:
                     raise BackendUnavailableError("llm.local needs xllamacpp: pip install 'talker[mind]'") from error
                 params = xllamacpp.CommonParams()
                 params.model.path = str(self._model_path)
-                params.n_ctx = self._context
-                params.n_parallel = 1
+                params.n_ctx = self._context * _SLOTS
+                params.n_parallel = _SLOTS  # one per reply language: each keeps its prefix cached
                 params.swa_full = True  # Gemma 3's sliding window otherwise defeats the prompt cache
                 params.cpuparams.n_threads = self._threads
                 params.cpuparams_batch.n_threads = self._threads
@@ -155,10 +167,46 @@ class LocalLLM:
         """Load the model and put the persona prefix in its cache, so the first real turn starts fast."""
         server = self._load()
         with self._turn_lock:
-            server.handle_completions({"prompt": few_shot_prompt(request), "n_predict": 1, "cache_prompt": True},
-                                      lambda _chunk: False)
+            for language, slot in _SLOT_OF.items():
+                warm = ChatRequest(**{**request.__dict__, "language": language})
+                server.handle_completions({"prompt": few_shot_prompt(warm), "n_predict": 1, "cache_prompt": True,
+                                           "id_slot": slot}, lambda _chunk: False)
 
     async def stream(self, request: ChatRequest, cancel: Cancel) -> AsyncIterator[str]:
+        """Deltas of the answer. A tiny base model sometimes opens in the wrong language: the first few
+        characters are held back and checked, and a wrong start is cancelled and sampled again."""
+        for attempt in range(_LANGUAGE_TRIES):
+            last = attempt + 1 == _LANGUAGE_TRIES
+            seed = request.seed if attempt == 0 else (request.seed or 0) + 1000 * attempt
+            inner = Cancel()
+            # A retry samples hotter, with a stronger cue: the same peaked distribution would repeat itself.
+            temperature = request.temperature if attempt == 0 else max(request.temperature, 0.9)
+            generation = self._attempt(replace(request, seed=seed, retry=attempt, temperature=temperature), inner)
+            held: str | None = ""
+            wrong_language = False
+            try:
+                async for delta in generation:
+                    if cancel.cancelled:
+                        return
+                    if held is None:
+                        yield delta
+                        continue
+                    held += delta
+                    if len(held.strip()) >= _CHECK_CHARS:
+                        if not last and _language_of(held) != request.language:
+                            wrong_language = True
+                            break
+                        yield held
+                        held = None
+                if held:
+                    yield held  # a short answer that never reached the check
+            finally:
+                inner.cancel()
+                await generation.aclose()
+            if not wrong_language:
+                return
+
+    async def _attempt(self, request: ChatRequest, cancel: Cancel) -> AsyncGenerator[str, None]:
         loop = asyncio.get_running_loop()
         deltas: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         prompt = {
@@ -170,7 +218,10 @@ class LocalLLM:
             "repeat_penalty": 1.1,
             "stop": stop_strings(request),
             "cache_prompt": True,
+            "id_slot": _SLOT_OF[request.language],  # pinned, so each language's prefix stays in its cache
         }
+        if request.seed is not None:
+            prompt["seed"] = request.seed
 
         self.chunks_after_cancel = 0
 
