@@ -1,0 +1,188 @@
+"""The dialogue engine: one user message in, speakable answer pieces out, grounded and remembered.
+
+Order of answers: an exact FAQ answer (verbatim), else an extractive answer from a confidently
+retrieved passage (the sentence that answers, cited), else the LLM with persona, history and the best
+passages as facts. A tiny model never gets to invent opening hours: facts come from the deployer's
+documents, and the LLM handles conversation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+from talker.dialogue.knowledge import Hit, KnowledgeBase, tokenize
+from talker.dialogue.llm import Cancel, ChatRequest, Exchange, LLMBackend
+from talker.dialogue.memory import MemoryStore, Turn
+from talker.dialogue.persona import Persona
+from talker.dialogue.shaping import speakable
+from talker.errors import InputError
+from talker.text.sentences import iter_sentences
+
+Via = Literal["faq", "document", "llm"]
+MAX_MESSAGE_CHARS = 4000
+# An extractive answer needs this many of the question's content tokens in one sentence of the top passage.
+_MIN_OVERLAP = 2
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])|(?<=\.)\s+")
+_MARKUP = re.compile(r"^[#>\-*|\s]+|[*_`|]+")
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where an answer's facts come from."""
+
+    kind: Literal["faq", "document"]
+    title: str
+    source: str
+    heading: str = ""
+    excerpt: str = ""
+
+
+class Reply:
+    """One answer in progress: iterate `pieces()`; call `finish()` once it was spoken (or cut short)."""
+
+    def __init__(self, engine: DialogueEngine, session_id: str, text: str, history: list[Turn]) -> None:
+        self._engine = engine
+        self.session_id = session_id
+        self.question = text
+        self._history = history
+        self._cancel = Cancel()
+        self.text = ""
+        self.via: Via = "llm"
+        self.citations: list[Citation] = []
+        self._finished = False
+
+    def cancel(self) -> None:
+        """Stop generating (barge-in): no piece follows."""
+        self._cancel.cancel()
+
+    async def pieces(self) -> AsyncIterator[str]:
+        """Speakable pieces of the answer, the first as early as possible."""
+        async for piece in self._engine._answer(self, self._cancel):
+            if self._cancel.cancelled:
+                return
+            self.text += ("" if not self.text or _is_cjk(piece[:1]) else " ") + piece
+            yield piece
+
+    def finish(self, heard_chars: int | None = None) -> None:
+        """Store the answer in the session's memory: all of it, or only the `heard_chars` actually heard."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.text.strip():
+            self._engine.memory.add_assistant(self.session_id, self.text, heard_chars)
+
+
+class DialogueEngine:
+    """Answers messages of many sessions; sessions share nothing but the models and the knowledge base."""
+
+    def __init__(self, llm: LLMBackend, memory: MemoryStore, persona: Persona,
+                 knowledge: KnowledgeBase | None = None, history_tokens: int = 600) -> None:
+        self.llm = llm
+        self.memory = memory
+        self.persona = persona
+        self.knowledge = knowledge
+        self.history_tokens = history_tokens
+
+    def ask(self, session_id: str, text: str) -> Reply:
+        """Start answering `text` in `session_id` (the question is stored at once)."""
+        text = text.strip()
+        if not text:
+            raise InputError("the message is empty; say or type something")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise InputError(f"the message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}")
+        history = self.memory.history(session_id, self.history_tokens)  # before this question is added
+        self.memory.add_user(session_id, text)
+        return Reply(self, session_id, text, history)
+
+    async def _answer(self, reply: Reply, cancel: Cancel) -> AsyncIterator[str]:
+        faq = self.knowledge.faq_answer(reply.question) if self.knowledge else None
+        if faq is not None:
+            reply.via = "faq"
+            reply.citations = [Citation("faq", faq.question, faq.source, excerpt=faq.answer)]
+            for sentence in iter_sentences(faq.answer):
+                yield sentence
+            return
+        hits = self.knowledge.search(reply.question, k=3) if self.knowledge else []
+        candidates = [(found, hit) for hit in hits[:2] if (found := _extractive(reply.question, hit))]
+        if candidates:
+            (extract, _), source = candidates[0]  # retrieval's ranking beats raw word overlap
+            reply.via = "document"
+            reply.citations = [_cite(source, extract)]
+            for sentence in iter_sentences(extract):
+                yield sentence
+            return
+        reply.citations = [_cite(hit) for hit in hits[:2]]
+        async for piece in speakable(self.llm.stream(self._request(reply, hits[:2]), cancel)):
+            yield piece
+
+    def _request(self, reply: Reply, hits: list[Hit]) -> ChatRequest:
+        persona = self.persona
+        pairs, summary = _exchanges(reply._history)
+        return ChatRequest(
+            user=reply.question,
+            language=persona.reply_language(reply.question),
+            name=persona.name, role=persona.role, style=persona.style,
+            examples=tuple(Exchange(e.user, e.assistant) for e in persona.examples),
+            history=pairs, summary=summary,
+            facts=(*persona.facts, *(_clean(hit.text)[:400] for hit in hits)),
+            max_tokens=persona.max_new_tokens,
+        )
+
+
+def _exchanges(turns: list[Turn]) -> tuple[tuple[Exchange, ...], str]:
+    pairs: list[Exchange] = []
+    summary = ""
+    pending: str | None = None
+    for turn in turns:
+        if turn.role == "summary":
+            summary = turn.text
+        elif turn.role == "user":
+            pending = turn.text
+        elif pending is not None:
+            pairs.append(Exchange(pending, turn.text))
+            pending = None
+    return tuple(pairs), summary
+
+
+def _extractive(question: str, hit: Hit) -> tuple[str, int] | None:
+    """The sentences of `hit` that answer `question` and how many of its words they share: the best
+    sentence, with a neighbour or the runner-up when they carry the question's words too. None if no
+    sentence shares enough. Headings and title-like lines are never answers."""
+    wanted = set(tokenize(question))
+    heading = _clean(hit.heading)
+    sentences = [part.strip() for line in hit.text.splitlines() if not _is_title(line, heading)
+                 for part in _SENTENCE_END.split(_clean(line)) if part.strip()]
+    overlaps = [len(wanted & set(tokenize(sentence))) for sentence in sentences]
+    if not overlaps or max(overlaps) < _MIN_OVERLAP:
+        return None
+    best = overlaps.index(max(overlaps))
+    chosen = {best}
+    runner_up = sorted(range(len(sentences)), key=lambda i: overlaps[i], reverse=True)[1:2]
+    chosen.update(i for i in runner_up if overlaps[i] >= max(_MIN_OVERLAP, overlaps[best] - 1))
+    for neighbour in (best - 1, best + 1):  # an answer often runs over into the sentence next to it
+        if 0 <= neighbour < len(sentences) and overlaps[neighbour] >= 1:
+            chosen.add(neighbour)
+    answer = " ".join(sentences[i] for i in sorted(chosen))
+    return (answer, overlaps[best]) if len(answer) >= 4 else None
+
+
+def _is_title(line: str, heading: str) -> bool:
+    text = _clean(line)
+    if line.lstrip().startswith("#") or text == heading:
+        return True
+    return len(text) < 16 and not re.search(r"[。！？!?.:：；;，,0-9]", text)
+
+
+def _clean(text: str) -> str:
+    return " ".join(_MARKUP.sub("", line).strip() for line in text.splitlines() if line.strip())
+
+
+def _cite(hit: Hit, excerpt: str = "") -> Citation:
+    return Citation("document", hit.title, hit.source, hit.heading, excerpt or _clean(hit.text)[:200])
+
+
+def _is_cjk(char: str) -> bool:
+    return bool(char) and "\u3000" <= char <= "\u9fff"
