@@ -81,6 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_voice_options(video)
     video.set_defaults(run=_run_video)
 
+    chat = commands.add_parser("chat", help="text chat with the assistant in the terminal (streaming)")
+    chat.add_argument("--kb", type=Path, help="a folder of documents (txt, md, pdf, docx, html) to answer from")
+    chat.add_argument("--persona", type=Path, help="persona file (YAML or TOML), see docs/personas/")
+    chat.add_argument("--llm", choices=("local", "openai", "echo"), help="LLM backend (default local)")
+    chat.add_argument("--base-url", help="OpenAI-compatible endpoint for --llm openai, e.g. http://127.0.0.1:8080/v1")
+    chat.add_argument("--model", help="model name for --llm openai")
+    chat.add_argument("--api-key", help="API key for --llm openai (or TALKER_LLM__API_KEY)")
+    chat.add_argument("--session", help="continue this session id (printed when a chat starts)")
+    chat.set_defaults(run=_run_chat)
+
+    kb = commands.add_parser("kb", help="the knowledge base: add documents and FAQs, list, search, remove")
+    kb.add_argument("action", choices=("add", "list", "search", "remove", "faq"))
+    kb.add_argument("args", nargs="*", help="add: files or folders; search: the query; remove: ids; faq: FAQ files")
+    kb.set_defaults(run=_run_kb)
+
     voices = commands.add_parser("voices", help="list the voices, with language and gender")
     voices.add_argument("--language", help="only voices of this language (zh, en, …)")
     voices.add_argument("--backend", choices=("kokoro", "espeak"), help="only this backend's voices")
@@ -278,6 +293,113 @@ def _run_video(args: argparse.Namespace) -> int:
           f"{summary.fps} fps{voice}; speech {summary.speech_seconds:.1f} s, "
           f"render {summary.frames} frames at {summary.render_fps:.0f} fps, total {summary.total_seconds:.1f} s")
     return 0
+
+
+def _knowledge(settings: object) -> Any:
+    from talker.dialogue.knowledge import KnowledgeBase
+
+    directory = settings.data_dir  # type: ignore[attr-defined]
+    directory.mkdir(parents=True, exist_ok=True)
+    return KnowledgeBase(directory / "knowledge.sqlite")
+
+
+def _documents(paths: Sequence[Path]) -> list[Path]:
+    from talker.dialogue.ingest import supported_extensions
+
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in supported_extensions())
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputError(f"{path} does not exist")
+    return found
+
+
+def _run_kb(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    with _knowledge(settings) as base:
+        if args.action == "add":
+            if not args.args:
+                raise InputError("give the files or folders to add")
+            for path in _documents([Path(a) for a in args.args]):
+                info = base.add(path)
+                print(f"{info.id:>4}  {info.title}  ({info.chunks} chunks, {path})")
+        elif args.action == "faq":
+            for path in [Path(a) for a in args.args]:
+                print(f"{len(base.import_faq(path))} questions from {path}")
+        elif args.action == "list":
+            for info in base.list():
+                print(f"{info.id:>4}  {info.title}  ({info.kind}, {info.chunks} chunks, {info.source})")
+            stats = base.stats()
+            print(f"{stats.documents} documents, {stats.chunks} chunks, {stats.faqs} FAQ answers")
+        elif args.action == "search":
+            if not args.args:
+                raise InputError("give the search query")
+            for hit in base.search(" ".join(args.args)):
+                where = f"{hit.title} § {hit.heading}" if hit.heading else hit.title
+                print(f"[{hit.score:.2f}] {where}: {' '.join(hit.text.split())[:160]}")
+        else:
+            for doc_id in args.args:
+                base.remove(int(doc_id))
+                print(f"removed {doc_id}")
+    return 0
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from talker.config import Settings
+    from talker.dialogue.engine import DialogueEngine
+    from talker.dialogue.memory import MemoryStore
+    from talker.dialogue.persona import DEFAULT_PERSONA, load_persona
+    from talker.registry import factory
+
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+    llm_settings = settings.llm.model_copy(update={k: v for k, v in {
+        "backend": args.llm, "base_url": args.base_url, "model": args.model, "api_key": args.api_key}.items() if v})
+    settings = settings.model_copy(update={"llm": llm_settings})
+    persona = load_persona(args.persona) if args.persona else DEFAULT_PERSONA
+    llm = factory(f"llm.{settings.llm.backend}")(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with MemoryStore(settings.data_dir / "memory.sqlite") as memory, _knowledge(settings) as base:
+        if args.kb:
+            for path in _documents([args.kb]):
+                base.add(path)
+        session = args.session or memory.create_session(owner="cli")
+        memory.session(session)  # an unknown --session is a clear error, not a new session
+        engine = DialogueEngine(llm, memory, persona, base, settings.llm.history_tokens)
+        interactive = sys.stdin.isatty()
+        if interactive:
+            print(f"{persona.name}: {persona.greeting}  (session {session}; Ctrl-C stops an answer, Ctrl-D quits)")
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            reply = engine.ask(session, line)
+            shown = asyncio.run(_show_reply(reply, persona.name))
+            reply.finish(heard_chars=shown)
+            if reply.citations:
+                sources = "; ".join(f"{c.title}" + (f" § {c.heading}" if c.heading else "") for c in reply.citations)
+                print(f"   [{reply.via}: {sources}]")
+    return 0
+
+
+async def _show_reply(reply: Any, name: str) -> int:
+    """Print the answer as it streams; Ctrl-C stops it. Returns how many characters were shown."""
+    print(f"{name}: ", end="", flush=True)
+    shown = 0
+    try:
+        async for piece in reply.pieces():
+            text = piece if not shown or "\u3000" <= piece[:1] <= "\u9fff" else " " + piece
+            print(text, end="", flush=True)
+            shown += len(text)
+    except KeyboardInterrupt:
+        reply.cancel()
+        print(" [stopped]", end="")
+    print()
+    return shown
 
 
 def _run_voices(args: argparse.Namespace) -> int:
