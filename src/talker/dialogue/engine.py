@@ -106,6 +106,13 @@ class DialogueEngine:
                 yield sentence
             return
         hits = self.knowledge.search(reply.question, k=3) if self.knowledge else []
+        procedure = _steps(reply.question, hits[0]) if hits else None
+        if procedure is not None:
+            reply.via = "document"
+            reply.citations = [_cite(hits[0], procedure)]
+            for sentence in iter_sentences(procedure):
+                yield sentence
+            return
         candidates = [(found, hit) for hit in hits[:2] if (found := _extractive(reply.question, hit))]
         if candidates:
             (extract, _), source = candidates[0]  # retrieval's ranking beats raw word overlap
@@ -145,6 +152,22 @@ def _exchanges(turns: list[Turn]) -> tuple[tuple[Exchange, ...], str]:
             pairs.append(Exchange(pending, turn.text))
             pending = None
     return tuple(pairs), summary
+
+
+_HOW = re.compile(r"怎么办|怎么做|怎么弄|如何|怎样|步骤|流程|\bhow (?:do|can|should)\b|\bwhat should\b|\bsteps?\b",
+                  re.IGNORECASE)
+_STEP = re.compile(r"^\s*(?:\d{1,2}[.、)）]|[（(]\d{1,2}[)）]|第[一二三四五六七八九十]+步)\s*")
+
+
+def _steps(question: str, hit: Hit) -> str | None:
+    """For a "how do I …" question, the numbered steps of the passage (up to four), if it has them."""
+    if not _HOW.search(question):
+        return None
+    steps = [_STEP.sub("", line).strip() for line in hit.text.splitlines() if _STEP.match(line)]
+    if len(steps) < 2:
+        return None
+    return " ".join(step if step[-1:] in "。.!！?？" else step + ("。" if _is_cjk(step[-1:]) else ".")
+                    for step in steps[:4])
 
 
 def _extractive(question: str, hit: Hit) -> tuple[str, int] | None:

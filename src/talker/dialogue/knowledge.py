@@ -42,7 +42,7 @@ from talker.text.lang import HAN
 
 SCHEMA_VERSION = 1
 # Bump when tokenisation changes: bases written by another version are re-indexed when opened.
-TOKENIZER_VERSION = "1"
+TOKENIZER_VERSION = "2"
 
 BM25_K1 = 1.5
 BM25_B = 0.75
@@ -186,6 +186,9 @@ _CONCEPTS: list[tuple[str, re.Pattern[str]]] = [
     ("@lost", re.compile(r"丢失|丢了|遗失|挂失|被盗|被偷|\blost\b|\bstolen\b|\bmissing\b")),
     ("@manager", re.compile(r"行长|经理|负责人|主任|\bmanagers?\b|\bdirectors?\b")),
     ("@parking", re.compile(r"停车|车位|\bparking\b|\bcar park\b")),
+    ("@sms", re.compile(r"短信|\bsms\b|\btext messages?\b|\btexts\b")),
+    ("@transfer", re.compile(r"转账|汇款|\btransfers?\b|\bremittances?\b")),
+    ("@replace", re.compile(r"补办|补卡|换卡|重新办|\breplace(?:ment|s|d)?\b|\bnew card\b")),
 ]
 
 
