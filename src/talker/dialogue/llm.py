@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -143,6 +144,8 @@ class LocalLLM:
         self._load_lock = threading.Lock()
         self._turn_lock = threading.Lock()
         self.chunks_after_cancel = 0  # tokens the model produced after the last cancel (tests, metrics)
+        self.first_token_seconds = 0.0  # of the last generation attempt, from request to first token (bench)
+        self.language_retries = 0  # of the last answer
 
     def _load(self) -> Any:
         with self._load_lock:
@@ -176,6 +179,7 @@ class LocalLLM:
         """Deltas of the answer. A tiny base model sometimes opens in the wrong language: the first few
         characters are held back and checked, and a wrong start is cancelled and sampled again."""
         for attempt in range(_LANGUAGE_TRIES):
+            self.language_retries = attempt
             last = attempt + 1 == _LANGUAGE_TRIES
             seed = request.seed if attempt == 0 else (request.seed or 0) + 1000 * attempt
             inner = Cancel()
@@ -224,8 +228,12 @@ class LocalLLM:
             prompt["seed"] = request.seed
 
         self.chunks_after_cancel = 0
+        self.first_token_seconds = 0.0
+        requested = time.perf_counter()
 
         def on_chunk(chunk: Any) -> bool:
+            if not self.first_token_seconds:
+                self.first_token_seconds = time.perf_counter() - requested
             if cancel.cancelled:
                 self.chunks_after_cancel += 1
             data = json.loads(chunk) if isinstance(chunk, (str, bytes)) else chunk
