@@ -146,6 +146,7 @@ class LocalLLM:
         self.chunks_after_cancel = 0  # tokens the model produced after the last cancel (tests, metrics)
         self.first_token_seconds = 0.0  # of the last generation attempt, from request to first token (bench)
         self.language_retries = 0  # of the last answer
+        self.tokens_per_second = 0.0  # decode speed llama.cpp reported for the last generation
 
     def _load(self) -> Any:
         with self._load_lock:
@@ -237,6 +238,8 @@ class LocalLLM:
             if cancel.cancelled:
                 self.chunks_after_cancel += 1
             data = json.loads(chunk) if isinstance(chunk, (str, bytes)) else chunk
+            if isinstance(data, dict) and "timings" in data:
+                self.tokens_per_second = float(data["timings"].get("predicted_per_second", 0.0))
             if isinstance(data, dict) and "error" in data:
                 loop.call_soon_threadsafe(deltas.put_nowait, RuntimeError(str(data["error"])))
                 return True
