@@ -37,6 +37,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from talker.dialogue.ingest import Document, DocumentKind, decode_text, read_document
+from talker.dialogue.sqlite import open_database
 from talker.errors import InputError
 from talker.text.lang import HAN
 
@@ -625,20 +626,8 @@ class KnowledgeBase:
         self._conn: sqlite3.Connection | None = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        if self.path.is_dir():
-            raise InputError(f"knowledge base {self.path} is a directory; give a file name")
+        conn = open_database(self.path, "knowledge base")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # One connection guarded by our lock; autocommit mode so transactions are explicit.
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as error:
-            raise InputError(
-                f"cannot open knowledge base {self.path}: {error}; check the path and permissions"
-            ) from error
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(_SCHEMA)
             stored = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             if int(stored.get("schema", SCHEMA_VERSION)) > SCHEMA_VERSION:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
+from talker.dialogue.sqlite import open_database
 from talker.errors import InputError
 from talker.text.lang import HAN, detect_language
 from talker.text.sentences import iter_sentences
@@ -146,20 +147,8 @@ class MemoryStore:
         self._conn: sqlite3.Connection | None = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        if self.path.is_dir():
-            raise InputError(f"memory store {self.path} is a directory; give a file name")
+        conn = open_database(self.path, "talker memory store")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # One connection guarded by our lock; autocommit mode so transactions are explicit.
-            conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as error:
-            raise InputError(
-                f"cannot open memory store {self.path}: {error}; check the path and permissions"
-            ) from error
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > _SCHEMA_VERSION:
                 raise InputError(

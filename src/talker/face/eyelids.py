@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from talker.face.paint import soft_region
+
 _LASHES = np.array([58.0, 40.0, 34.0])
 
 
@@ -27,29 +29,16 @@ def lid_skin_colour(image: np.ndarray, crease: np.ndarray, lid: np.ndarray) -> n
 def paint_closed_lid(frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, skin: np.ndarray,
                      amount: float) -> None:
     """Cover the eye opening between `upper` and `lower` lid curves (left → right) with lid skin."""
-    import cv2
-
     if amount <= 0.0:
         return
-    polygon = np.concatenate([upper, lower[::-1]])
-    x0, y0 = np.floor(polygon.min(axis=0)).astype(int) - 2
-    x1, y1 = np.ceil(polygon.max(axis=0)).astype(int) + 3
-    height, width = frame.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    if x1 - x0 < 3 or y1 - y0 < 2:
+    region = soft_region(frame.shape, np.concatenate([upper, lower[::-1]]), blur=0.8)
+    if region is None:
         return
-    shift = 3
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    cv2.fillPoly(mask, [np.round((polygon - [x0, y0]) * (1 << shift)).astype(np.int32)], 255,
-                 lineType=cv2.LINE_AA, shift=shift)
-    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (3, 3), 0.8)[..., None] * amount
-    ys = np.arange(y0, y1, dtype=np.float64)[:, None] + 0.5
-    xs = np.arange(x0, x1, dtype=np.float64) + 0.5
+    xs, ys = region.grid()
     top = np.interp(xs, upper[:, 0], upper[:, 1])[None, :]
     bottom = np.interp(xs, lower[:, 0], lower[:, 1])[None, :]
     down = np.clip((ys - top) / np.maximum(bottom - top, 1e-3), 0, 1)[..., None]
     paint = skin * (1.0 - 0.12 * down)  # the lid curves away from the light towards its margin
     lash = np.exp(-(((ys - bottom) / 1.2) ** 2))[..., None]
     paint = paint * (1 - 0.8 * lash) + _LASHES * 0.8 * lash
-    region = frame[y0:y1, x0:x1].astype(np.float32)
-    frame[y0:y1, x0:x1] = np.clip(region + (paint.astype(np.float32) - region) * alpha, 0, 255).astype(np.uint8)
+    region.blend(frame, paint, amount)

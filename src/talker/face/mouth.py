@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from talker.face.paint import soft_region
+
 _CAVITY_EDGE = np.array([92.0, 38.0, 40.0])
 _CAVITY_DEEP = np.array([26.0, 8.0, 10.0])
 _TONGUE = np.array([168.0, 82.0, 88.0])
@@ -38,28 +40,15 @@ def paint_interior(
     frame: np.ndarray, upper: np.ndarray, lower: np.ndarray, mouth_width: float, teeth: np.ndarray
 ) -> None:
     """Draw the interior into `frame` (in place) between the inner lip curves (each (K, 2), left → right)."""
-    import cv2
-
     gaps = lower[:, 1] - upper[:, 1]
     opening = float(gaps.max(initial=0.0))
     strength = float(np.clip((opening - 0.015 * mouth_width) / (0.04 * mouth_width), 0.0, 1.0))
     if strength <= 0.0:
         return
-    polygon = np.concatenate([upper, lower[::-1]])
-    x0, y0 = np.floor(polygon.min(axis=0)).astype(int) - 2
-    x1, y1 = np.ceil(polygon.max(axis=0)).astype(int) + 3
-    height, width = frame.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    if x1 - x0 < 3 or y1 - y0 < 2:
+    region = soft_region(frame.shape, np.concatenate([upper, lower[::-1]]), blur=0.7)
+    if region is None:
         return
-    shift = 3  # draw with 1/8 pixel precision for a smooth lip edge
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-    points = np.round((polygon - [x0, y0]) * (1 << shift)).astype(np.int32)
-    cv2.fillPoly(mask, [points], 255, lineType=cv2.LINE_AA, shift=shift)
-    alpha = cv2.GaussianBlur(mask.astype(np.float32) / 255.0, (3, 3), 0.7)[..., None] * strength
-
-    xs = np.arange(x0, x1, dtype=np.float64) + 0.5
-    ys = np.arange(y0, y1, dtype=np.float64)[:, None] + 0.5
+    xs, ys = region.grid()
     top = np.interp(xs, upper[:, 0], upper[:, 1])[None, :]
     bottom = np.interp(xs, lower[:, 0], lower[:, 1])[None, :]
     gap = np.maximum(bottom - top, 1e-3)
@@ -93,5 +82,4 @@ def paint_interior(
     lower_teeth = teeth[None, None, :] * 0.78 * seams[..., None] * (0.8 + 0.2 * span[..., None])
     interior = np.where(in_lower[..., None], lower_teeth, interior)
 
-    region = frame[y0:y1, x0:x1].astype(np.float32)
-    frame[y0:y1, x0:x1] = np.clip(region + (interior.astype(np.float32) - region) * alpha, 0, 255).astype(np.uint8)
+    region.blend(frame, interior, strength)
