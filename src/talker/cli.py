@@ -296,11 +296,18 @@ def _run_video(args: argparse.Namespace) -> int:
 
 
 def _knowledge(settings: object) -> Any:
+    """The user's knowledge base, with sentence embeddings when the MiniLM model is assembled."""
+    from talker.dialogue.embeddings import create_embedder
     from talker.dialogue.knowledge import KnowledgeBase
+    from talker.errors import ModelMissingError
 
     directory = settings.data_dir  # type: ignore[attr-defined]
     directory.mkdir(parents=True, exist_ok=True)
-    return KnowledgeBase(directory / "knowledge.sqlite")
+    try:
+        embedder = create_embedder(settings)
+    except ModelMissingError:
+        embedder = None  # BM25 alone still works
+    return KnowledgeBase(directory / "knowledge.sqlite", embedder=embedder)
 
 
 def _documents(paths: Sequence[Path]) -> list[Path]:
@@ -326,6 +333,7 @@ def _run_kb(args: argparse.Namespace) -> int:
             for path in _documents([Path(a) for a in args.args]):
                 info = base.add(path)
                 print(f"{info.id:>4}  {info.title}  ({info.chunks} chunks, {path})")
+            base.index_vectors()
         elif args.action == "faq":
             for path in [Path(a) for a in args.args]:
                 print(f"{len(base.import_faq(path))} questions from {path}")
@@ -368,6 +376,7 @@ def _run_chat(args: argparse.Namespace) -> int:
         if args.kb:
             for path in _documents([args.kb]):
                 base.add(path)
+            base.index_vectors()
         session = args.session or memory.create_session(owner="cli")
         memory.session(session)  # an unknown --session is a clear error, not a new session
         engine = DialogueEngine(llm, memory, persona, base, settings.llm.history_tokens)

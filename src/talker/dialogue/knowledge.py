@@ -33,13 +33,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from talker.dialogue.ingest import Document, DocumentKind, decode_text, read_document
 from talker.dialogue.sqlite import open_database
 from talker.errors import InputError
-from talker.text.lang import HAN
+from talker.text.lang import HAN, detect_language
 
 SCHEMA_VERSION = 1
 # Bump when tokenisation changes: bases written by another version are re-indexed when opened.
@@ -589,6 +591,26 @@ class _FaqQuestion:
     source: str
 
 
+_FUSION_DEPTH = 20  # how deep each ranking goes into the fusion
+_RRF_K = 60  # reciprocal rank fusion's damping constant
+_MEANING_FLOOR = 0.25  # below this cosine an embedding match is noise
+
+
+class Embedder(Protocol):
+    """Sentence embeddings: unit vectors, one row per text."""
+
+    def embed(self, texts: builtins.list[str], batch_size: int = 32) -> np.ndarray: ...
+
+
+def _fuse(*rankings: builtins.list[tuple[int, float]]) -> builtins.list[tuple[int, float]]:
+    """Reciprocal rank fusion: each ranking adds 1 / (k + rank) for every chunk it lists."""
+    fused: dict[int, float] = defaultdict(float)
+    for ranking in rankings:
+        for rank, (chunk_id, _) in enumerate(ranking):
+            fused[chunk_id] += 1.0 / (_RRF_K + rank + 1)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -602,6 +624,8 @@ CREATE TABLE IF NOT EXISTS postings (
     term TEXT NOT NULL, chunk_id INTEGER NOT NULL REFERENCES chunks(id) ON DELETE CASCADE, tf INTEGER NOT NULL,
     PRIMARY KEY (term, chunk_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS postings_chunk ON postings(chunk_id);
+CREATE TABLE IF NOT EXISTS chunk_vectors (
+    chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS faq (
     id INTEGER PRIMARY KEY AUTOINCREMENT, answer TEXT NOT NULL, source TEXT NOT NULL, added REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS faq_questions (
@@ -617,12 +641,14 @@ CREATE INDEX IF NOT EXISTS faq_questions_faq ON faq_questions(faq_id);
 class KnowledgeBase:
     """Documents, their chunks and index, and the FAQ, in one SQLite file. Safe to share between threads."""
 
-    def __init__(self, path: Path, settings: KnowledgeSettings | None = None) -> None:
+    def __init__(self, path: Path, settings: KnowledgeSettings | None = None, embedder: Embedder | None = None) -> None:
         self.path = Path(path)
         self.settings = settings or KnowledgeSettings()
         self._lock = threading.RLock()
         self._faq_cache: tuple[tuple[int, int], builtins.list[_FaqQuestion]] | None = None
         self._writes = 0
+        self.embedder = embedder
+        self._vectors: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None  # (version, ids, matrix)
         self._conn: sqlite3.Connection | None = self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -836,9 +862,21 @@ class KnowledgeBase:
     # search ------------------------------------------------------------------------------------
 
     def search(self, query: str, k: int = 4) -> builtins.list[Hit]:
-        """The `k` chunks that best match `query` by BM25 (k1 1.5, b 0.75), best first; [] when none match."""
+        """The `k` chunks that best match `query`, best first; [] when none match.
+
+        BM25 (k1 1.5, b 0.75) ranks every query; with an embedder, English queries are also ranked by
+        sentence-embedding cosine and the two rankings are fused (reciprocal rank fusion), which finds
+        paraphrases that share no words with the text. The bundled embedding model is English-only, so
+        Chinese queries keep BM25 alone.
+        """
         if k < 1:
             return []
+        ranked = self._bm25(query, max(k, _FUSION_DEPTH))
+        if self.embedder is not None and detect_language(query) == "en":
+            ranked = _fuse(ranked, self._by_meaning(query, _FUSION_DEPTH))
+        return self._hits(ranked[:k])
+
+    def _bm25(self, query: str, depth: int) -> builtins.list[tuple[int, float]]:
         # Query terms count once: a word and its bigrams and characters already repeat the evidence.
         terms = sorted(set(tokenize(query)))
         if not terms:
@@ -871,8 +909,12 @@ class KnowledgeBase:
             for chunk_id, tf, length in postings:
                 norm = BM25_K1 * (1.0 - BM25_B + BM25_B * length / average)
                 scores[chunk_id] += idf * tf * (BM25_K1 + 1.0) / (tf + norm)
-        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
-        ids = [chunk_id for chunk_id, _ in best]
+        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:depth]
+
+    def _hits(self, ranked: builtins.list[tuple[int, float]]) -> builtins.list[Hit]:
+        ids = [chunk_id for chunk_id, _ in ranked]
+        if not ids:
+            return []
         with self._lock:
             found = {
                 int(r[0]): r
@@ -884,9 +926,53 @@ class KnowledgeBase:
             }
         return [
             Hit(int(r[1]), r[2], r[3], int(r[4]), r[5], r[6], round(score, 4))
-            for chunk_id, score in best
+            for chunk_id, score in ranked
             if (r := found.get(chunk_id)) is not None
         ]
+
+    def index_vectors(self) -> int:
+        """Embed every chunk that has no vector yet (after adding documents); returns how many were added."""
+        if self.embedder is None:
+            return 0
+        with self._lock:
+            missing = self._db.execute(
+                "SELECT c.id, c.heading, c.text FROM chunks c LEFT JOIN chunk_vectors v ON v.chunk_id = c.id "
+                "WHERE v.chunk_id IS NULL"
+            ).fetchall()
+        if not missing:
+            return 0
+        vectors = self.embedder.embed([f"{heading}. {text}" if heading else text for _, heading, text in missing])
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
+                                     [(int(row[0]), vector.astype(np.float32).tobytes())
+                                      for row, vector in zip(missing, vectors, strict=True)])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._writes += 1
+        return len(missing)
+
+    def _by_meaning(self, query: str, depth: int) -> builtins.list[tuple[int, float]]:
+        """Chunks ranked by cosine between the query's and the chunk's embeddings (above a floor)."""
+        assert self.embedder is not None
+        self.index_vectors()
+        with self._lock:
+            version = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+            if self._vectors is None or self._vectors[0] != version:
+                rows = self._db.execute("SELECT chunk_id, vector FROM chunk_vectors").fetchall()
+                ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
+                matrix = (np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if rows
+                          else np.zeros((0, 1), np.float32))
+                self._vectors = (version, ids, matrix)
+            _, ids, matrix = self._vectors
+        if not len(ids):
+            return []
+        similarity = matrix @ self.embedder.embed([query])[0]
+        order = np.argsort(-similarity)[:depth]
+        return [(int(ids[i]), float(similarity[i])) for i in order if similarity[i] >= _MEANING_FLOOR]
 
     # FAQ ---------------------------------------------------------------------------------------
 

