@@ -400,10 +400,9 @@ async def _show_reply(reply: Any, name: str) -> int:
     print(f"{name}: ", end="", flush=True)
     shown = 0
     try:
-        async for piece in reply.pieces():
-            text = piece if not shown or "\u3000" <= piece[:1] <= "\u9fff" else " " + piece
-            print(text, end="", flush=True)
-            shown += len(text)
+        async for _ in reply.pieces():
+            print(reply.text[shown:], end="", flush=True)  # the reply joins pieces as they read
+            shown = len(reply.text)
     except KeyboardInterrupt:
         reply.cancel()
         print(" [stopped]", end="")

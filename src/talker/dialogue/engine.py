@@ -72,7 +72,7 @@ class Reply:
         async for piece in self._engine._answer(self, self._cancel):
             if self._cancel.cancelled:
                 return
-            self.text += ("" if not self.text or _is_cjk(piece[:1]) else " ") + piece
+            self.text = append_piece(self.text, piece)
             yield piece
 
     def finish(self, heard_chars: int | None = None) -> None:
@@ -214,6 +214,11 @@ def _clean(text: str) -> str:
 
 def _cite(hit: Hit, excerpt: str = "") -> Citation:
     return Citation("document", hit.title, hit.source, hit.heading, excerpt or _clean(hit.text)[:200])
+
+
+def append_piece(text: str, piece: str) -> str:
+    """Join spoken pieces as they read: no space before Chinese, one before anything else."""
+    return text + ("" if not text or _is_cjk(piece[:1]) else " ") + piece
 
 
 def _is_cjk(char: str) -> bool:

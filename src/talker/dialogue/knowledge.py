@@ -39,7 +39,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from talker.dialogue.ingest import Document, DocumentKind, decode_text, read_document
-from talker.dialogue.sqlite import open_database
+from talker.dialogue.sqlite import open_database, write_transaction
 from talker.errors import InputError
 from talker.text.lang import HAN, detect_language
 
@@ -709,21 +709,15 @@ class KnowledgeBase:
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            conn = self._db
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(error, sqlite3.OperationalError):
-                    raise InputError(
-                        f"cannot write knowledge base {self.path}: {error}; check free space and permissions"
-                    ) from error
-                raise
+                with write_transaction(self._db, self._lock, "knowledge base", self.path) as conn:
+                    yield conn
             finally:
-                self._writes += 1  # the FAQ cache reloads after any write attempt
+                self._writes += 1  # cached FAQ questions and vectors reload after any write attempt
+
+    def _version(self) -> tuple[int, int]:
+        """Changes whenever the data may have: data_version on another connection's commit, _writes on ours."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._writes
 
     def close(self) -> None:
         with self._lock:
@@ -942,17 +936,10 @@ class KnowledgeBase:
         if not missing:
             return 0
         vectors = self.embedder.embed([f"{heading}. {text}" if heading else text for _, heading, text in missing])
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
-                                     [(int(row[0]), vector.astype(np.float32).tobytes())
-                                      for row, vector in zip(missing, vectors, strict=True)])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._writes += 1
+        with self._transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO chunk_vectors (chunk_id, vector) VALUES (?, ?)",
+                             [(int(row[0]), vector.astype(np.float32).tobytes())
+                              for row, vector in zip(missing, vectors, strict=True)])
         return len(missing)
 
     def _by_meaning(self, query: str, depth: int) -> builtins.list[tuple[int, float]]:
@@ -960,7 +947,7 @@ class KnowledgeBase:
         assert self.embedder is not None
         self.index_vectors()
         with self._lock:
-            version = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+            version = self._version()
             if self._vectors is None or self._vectors[0] != version:
                 rows = self._db.execute("SELECT chunk_id, vector FROM chunk_vectors").fetchall()
                 ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
@@ -1132,8 +1119,7 @@ class KnowledgeBase:
 
     def _faq_index(self) -> builtins.list[_FaqQuestion]:
         with self._lock:
-            # data_version changes when another connection commits; _writes counts our own commits.
-            key = (int(self._db.execute("PRAGMA data_version").fetchone()[0]), self._writes)
+            key = self._version()
             if self._faq_cache is not None and self._faq_cache[0] == key:
                 return self._faq_cache[1]
             rows = self._db.execute(

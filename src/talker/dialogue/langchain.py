@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from talker.dialogue.engine import DialogueEngine
+from talker.dialogue.engine import DialogueEngine, Reply
 from talker.dialogue.knowledge import FaqMatch, Hit
 from talker.dialogue.llm import Cancel, ChatRequest, OpenAICompatibleLLM
 from talker.errors import BackendUnavailableError, InputError
@@ -37,15 +37,21 @@ class DialogueRunnable(Runnable[Any, str]):
         return str(session), message
 
     async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[str]:
-        session, message = self._parse(input, config)
-        reply = self.engine.ask(session, message)
+        reply = self._ask(input, config)
         async for piece in reply.pieces():
             yield piece
         reply.finish()
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> str:
-        pieces = [piece async for piece in self.astream(input, config)]
-        return _join(pieces)
+        reply = self._ask(input, config)
+        async for _ in reply.pieces():
+            pass
+        reply.finish()
+        return reply.text
+
+    def _ask(self, input: Any, config: RunnableConfig | None) -> Reply:
+        session, message = self._parse(input, config)
+        return self.engine.ask(session, message)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> str:
         return asyncio.run(self.ainvoke(input, config))
@@ -92,9 +98,3 @@ class RetrieverKnowledge:
     def faq_answer(self, query: str) -> FaqMatch | None:
         return None
 
-
-def _join(pieces: list[str]) -> str:
-    text = ""
-    for piece in pieces:
-        text += piece if not text or "\u3000" <= piece[:1] <= "\u9fff" else " " + piece
-    return text

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-from talker.dialogue.sqlite import open_database
+from talker.dialogue.sqlite import open_database, write_transaction
 from talker.errors import InputError
 from talker.text.lang import HAN, detect_language
 from talker.text.sentences import iter_sentences
@@ -368,20 +368,8 @@ class MemoryStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self._connection()
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(error, sqlite3.OperationalError):
-                    raise InputError(
-                        f"cannot write memory store {self.path}: {error}; check free space and permissions"
-                    ) from error
-                raise
+        with self._lock, write_transaction(self._connection(), self._lock, "memory store", self.path) as conn:
+            yield conn
 
 
 _SESSION_INFO = (

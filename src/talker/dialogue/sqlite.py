@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from talker.errors import InputError
@@ -31,3 +34,21 @@ def open_database(path: Path, what: str) -> sqlite3.Connection:
             f"{path} is not a usable {what} ({error}); move it away or give another path"
         ) from error
     return connection
+
+
+@contextmanager
+def write_transaction(connection: sqlite3.Connection, lock: threading.RLock, what: str,
+                      path: Path) -> Iterator[sqlite3.Connection]:
+    """An immediate write transaction under `lock`: committed on success, rolled back on any error;
+    SQLite's operational errors (disk full, read-only) become a clear `InputError` naming the store."""
+    with lock:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            if isinstance(error, sqlite3.OperationalError):
+                raise InputError(f"cannot write {what} {path}: {error}; check free space and permissions") from error
+            raise
