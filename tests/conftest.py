@@ -58,3 +58,18 @@ def f0_median(samples: np.ndarray, rate: int) -> float:
         if corr[lag] > 0.3 * corr[0]:
             estimates.append(rate / lag)
     return float(np.median(estimates)) if estimates else 0.0
+
+
+@pytest.fixture(scope="session")
+def chinese_speech(synthesizer) -> list[tuple[str, np.ndarray]]:  # type: ignore[no-untyped-def]
+    """The Chinese test sentences spoken by Kokoro (voices alternating), as 16 kHz audio; made once."""
+    import soxr
+
+    from tests.speech_metrics import CHINESE_SENTENCES, CHINESE_VOICES
+
+    spoken = []
+    for index, sentence in enumerate(CHINESE_SENTENCES):
+        chunks = list(synthesizer.stream(sentence, voice=CHINESE_VOICES[index % len(CHINESE_VOICES)]))
+        audio = np.concatenate([c.samples for c in chunks])
+        spoken.append((sentence, np.asarray(soxr.resample(audio, chunks[0].sample_rate, 16000), dtype=np.float32)))
+    return spoken

@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("talker: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`talker listen … | head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:  # a bug: one line for the user, the traceback only on request
         if os.environ.get("TALKER_DEBUG"):
             raise
@@ -110,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def add_voice_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--voice", help="voice id (see `talker voices`); default: by the text's language")
+    parser.add_argument("--voice", help="voice id or stored voice name (see `talker voices`); "
+                                        "default: by the text's language")
     parser.add_argument("--backend", choices=("auto", "kokoro", "espeak"), help="TTS backend (default auto)")
     parser.add_argument("--speed", type=float, help="speaking rate, 0.5–2.0 (default 1.0)")
     parser.add_argument("--pitch", type=float, help="pitch shift in semitones, -6…+6 (default 0)")
@@ -418,7 +422,9 @@ async def _show_reply(reply: Any, name: str) -> int:
 
 
 def _run_voices(args: argparse.Namespace) -> int:
+    from talker.cli_voice import pad
     from talker.config import Settings
+    from talker.tts.profiles import ProfileStore
     from talker.tts.synthesizer import Synthesizer
 
     settings = settings_from(args)
@@ -427,9 +433,14 @@ def _run_voices(args: argparse.Namespace) -> int:
     backends = (args.backend,) if args.backend else ("kokoro", "espeak")
     voices = [v for v in synthesizer.voices(backends)
               if not args.language or v.language.startswith(args.language.lower())]
-    if not voices:
+    profiles = [p.voice() for p in ProfileStore.for_settings(settings).list()
+                if (not args.language or p.language.startswith(args.language.lower()))
+                and (not args.backend or p.speaks_with == args.backend)]
+    if not voices and not profiles:
         raise InputError("no voices match; `talker voices` without filters lists them all")
     print(f"{'voice':<16} {'language':<8} {'gender':<7} backend")
     for voice in voices:
         print(f"{voice.id:<16} {voice.language:<8} {voice.gender:<7} {voice.backend}")
+    for voice in profiles:  # stored profiles (`talker voice add`)
+        print(f"{pad(voice.id, 16)} {voice.language:<8} {voice.gender:<7} {voice.backend}, {voice.description}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import BaseModel, Field
@@ -86,6 +87,10 @@ class VoiceSettings(BaseModel):
     sherpa_model_dir: Path | None = Field(None, description="sherpa-onnx zero-shot TTS model files (user-supplied)")
     http_url: str = Field("", description="a CosyVoice / GPT-SoVITS style clone server, e.g. http://127.0.0.1:9880")
     http_timeout: float = Field(60.0, gt=0)
+    http_api: Literal["gpt-sovits", "cosyvoice"] = Field(
+        "gpt-sovits", description="gpt-sovits: JSON to /tts, the reference by path; cosyvoice: form upload"
+    )
+    http_sample_rate: int = Field(22050, ge=8000, le=48000, description="rate of raw PCM replies (CosyVoice)")
 
 
 class FaceSettings(BaseModel):

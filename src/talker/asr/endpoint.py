@@ -16,8 +16,10 @@ from talker.config import EndpointSettings
 Reason = Literal["complete", "question", "hesitant", "unknown"]
 
 _SENTENCE_END = "。！？!?.…"
-_QUESTION_END = "？?"
+_QUESTION_END = ("？", "?")
 _ZH_QUESTION_PARTICLES = ("吗", "呢", "吧", "嘛", "么")
+# Whisper often ends a Chinese question with 。: its question words still say what it is.
+_ZH_QUESTION_WORDS = ("什么", "怎么", "哪", "谁", "几", "多少", "是否", "能不能", "可不可以", "有没有", "是不是")
 # Trailing words that promise more: fillers, conjunctions, prepositions, articles.
 _ZH_HESITANT = ("嗯", "呃", "额", "那个", "这个", "就是", "然后", "还有", "因为", "所以", "但是", "可是",
                 "而且", "或者", "和", "跟", "与", "的话", "比如", "如果", "我想", "我要")
@@ -65,6 +67,8 @@ def classify(text: str) -> Reason:
     if _ends_hesitant(core):
         return "hesitant"
     if stripped.endswith(_QUESTION_END) or core.endswith(_ZH_QUESTION_PARTICLES):
+        return "question"
+    if any(word in core for word in _ZH_QUESTION_WORDS) and stripped.endswith(("。", ".")):
         return "question"
     if stripped.endswith(tuple(_SENTENCE_END)):
         return "complete"

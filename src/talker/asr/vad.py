@@ -130,9 +130,11 @@ class SpeechDetector:
             audio = np.concatenate([self._pending, audio])
         usable = audio.size // WINDOW * WINDOW
         self._pending = audio[usable:].copy()
+        windows = audio[:usable].reshape(-1, WINDOW)
+        levels = np.sqrt(np.einsum("ij,ij->i", windows, windows) / WINDOW)
         events: list[VadEvent] = []
-        for offset in range(0, usable, WINDOW):
-            event = self._step(audio[offset:offset + WINDOW])
+        for window, level in zip(windows, levels.tolist(), strict=True):
+            event = self._step(window, level)
             if event is not None:
                 events.append(event)
         return events
@@ -146,9 +148,9 @@ class SpeechDetector:
         self._run_start, self._run_length = None, 0
         return [VadEvent("end", end, self.position)]
 
-    def probability(self, window: np.ndarray) -> float:
-        """Speech probability of one 512-sample window, advancing the recurrent state."""
-        self._rms = float(np.sqrt(np.mean(np.square(window))))
+    def probability(self, window: np.ndarray, level: float | None = None) -> float:
+        """Speech probability of one 512-sample window (of RMS `level`), advancing the recurrent state."""
+        self._rms = float(np.sqrt(np.mean(np.square(window)))) if level is None else level
         if self._rms < self._floor:
             # Digital silence or near it: no need to ask the network, and its state stays as it was.
             self._context = window[-_CONTEXT:].copy()
@@ -159,8 +161,8 @@ class SpeechDetector:
         self._context = window[-_CONTEXT:].copy()
         return float(output.reshape(-1)[0])
 
-    def _step(self, window: np.ndarray) -> VadEvent | None:
-        probability = self.probability(window)
+    def _step(self, window: np.ndarray, level: float) -> VadEvent | None:
+        probability = self.probability(window, level)
         self.last_probability = probability
         self._track_levels(probability)
         index = self._windows

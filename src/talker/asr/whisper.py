@@ -30,6 +30,7 @@ SAMPLE_RATE = 16000
 SERVED_LANGUAGES = ("zh", "en")
 MODELS = {"whisper-base": "multilingual (zh + en)", "whisper-tiny-en": "English only, faster"}
 _ZH_PROMPT = "以下是普通话的句子，有标点符号。"
+_LEFTOVER = 1.0  # seconds: a window shorter than this after the last segment is padding, not speech
 _FULL_WIDTH = str.maketrans({",": "，", "?": "？", "!": "！", ":": "：", ";": "；"})
 _HALF_WIDTH_AFTER_HAN = re.compile(r"(?<=[\u3400-\u9fff])[,?!:;.]")
 
@@ -112,13 +113,20 @@ class WhisperASR:
         else:
             language, probability = language or self.languages[0], 1.0
         tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
-        options = self._options(tokenizer, language, word_timestamps)
+        # A bound on tokens per window stops a repetition loop early (speech is at most ~8 tokens a second).
+        max_tokens = min(int(24 + 12 * audio.size / SAMPLE_RATE), 220)
+        options = self._options(tokenizer, language, word_timestamps, max_tokens)
         segments = model.generate_segments(features, tokenizer, options, False, encoder_output)
+        duration = audio.size / SAMPLE_RATE
         texts: list[str] = []
         words: list[WordTiming] = []
         for segment in segments:
             texts.append(segment.text)
             words += [WordTiming(w.word.strip(), float(w.start), float(w.end)) for w in segment.words or ()]
+            if segment.end >= duration - _LEFTOVER:
+                # Whisper would go on to decode the last fraction of a second (padding) as a window of its own,
+                # where it invents text ("请问您的设计设计…"). Asking for the next segment is what starts it.
+                break
         return "".join(texts).strip(), language, probability, tuple(w for w in words if w.text)
 
     def _detect(self, model: Any, encoder_output: Any) -> tuple[str, float]:
@@ -129,7 +137,7 @@ class WhisperASR:
         total = sum(served.values())
         return best, served[best] / total if total > 0 else 0.0
 
-    def _options(self, tokenizer: Any, language: str, word_timestamps: bool) -> Any:
+    def _options(self, tokenizer: Any, language: str, word_timestamps: bool, max_tokens: int | None = None) -> Any:
         from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
         values = dict(self._defaults)
@@ -137,6 +145,7 @@ class WhisperASR:
             beam_size=self._beam_size, best_of=1, temperatures=[0.0], condition_on_previous_text=False,
             initial_prompt=_ZH_PROMPT if language == "zh" else None, word_timestamps=word_timestamps,
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]), multilingual=False,
+            max_new_tokens=max_tokens,
         )
         fields = TranscriptionOptions.__dataclass_fields__
         return TranscriptionOptions(**{name: values[name] for name in fields})

@@ -25,7 +25,8 @@ def audio_blocks(path: Path, sample_rate: int = 16000, block_seconds: float = 1.
         streams = container.streams.audio
         if not streams:
             raise InputError(f"{path} holds no audio track; {_FORMATS_HINT}")
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        # Channels are averaged here rather than by FFmpeg's downmix, which sums stereo at -3 dB (louder).
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         block = max(int(block_seconds * sample_rate), 1)
         pending: list[np.ndarray] = []
         pending_length = 0
@@ -97,7 +98,8 @@ def _frames(container: Any, stream: Any, path: Path) -> Iterator[Any]:
 
 
 def _samples(frame: Any) -> np.ndarray:
-    return np.asarray(frame.to_ndarray(), dtype=np.float32).reshape(-1)
+    planes = np.asarray(frame.to_ndarray(), dtype=np.float32)
+    return planes.mean(axis=0) if planes.shape[0] > 1 else planes.reshape(-1)
 
 
 def _reason(error: Exception) -> str:

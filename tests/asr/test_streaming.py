@@ -1,0 +1,180 @@
+"""Streaming recognition: partials while speaking, a final that equals batch, long input in flat memory."""
+
+from __future__ import annotations
+
+import itertools
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talker.asr.streaming import (
+    MAX_SEGMENT,
+    DecodeJob,
+    InlineDecoder,
+    ListenEvent,
+    StreamingTranscriber,
+    ThreadDecoder,
+)
+from talker.asr.vad import SileroModel
+from talker.asr.whisper import Transcript, WhisperASR
+from talker.config import Settings
+from tests.asr.conftest import RATE, Utterance
+
+
+class CountingRecognizer:
+    """The real recogniser, remembering which stretches of audio it was asked to decode."""
+
+    def __init__(self, whisper: WhisperASR) -> None:
+        self.whisper = whisper
+        self.calls: list[int] = []
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None,
+                   word_timestamps: bool = False) -> Transcript:
+        self.calls.append(samples.size)
+        return self.whisper.transcribe(samples, language, word_timestamps)
+
+
+def _run(transcriber: StreamingTranscriber, audio: np.ndarray, piece: int = 320) -> list[ListenEvent]:
+    events: list[ListenEvent] = []
+    for offset in range(0, audio.size, piece):
+        events += transcriber.feed(audio[offset:offset + piece])
+    return events + transcriber.finish()
+
+
+def _speech(utterances: list[Utterance]) -> np.ndarray:
+    silence = np.zeros(RATE // 2, dtype=np.float32)
+    return np.concatenate([silence, utterances[0].audio, silence, silence, utterances[3].audio, silence, silence])
+
+
+@pytest.mark.models
+def test_partials_come_before_the_end_and_the_final_equals_batch(
+    settings: Settings, vad_model: SileroModel, whisper: WhisperASR, utterances: list[Utterance]
+) -> None:
+    audio = _speech(utterances)
+    recognizer = CountingRecognizer(whisper)
+    transcriber = StreamingTranscriber(vad_model.detector(settings.asr.vad), InlineDecoder(recognizer), settings.asr)
+    events = _run(transcriber, audio)
+    ends = [e for e in events if e.kind == "speech_end"]
+    finals = [e for e in events if e.kind == "final"]
+    assert len(ends) == len(finals) == 2, [(e.kind, e.text) for e in events]
+    for end, final in zip(ends, finals, strict=True):
+        partials = [e for e in events if e.kind == "partial" and e.segment == end.segment]
+        assert len([p for p in partials if p.time < end.end]) >= 2, "no partials while the user was speaking"
+        times = [p.time for p in partials]
+        assert all(b - a >= settings.asr.partial_interval - 0.05 for a, b in itertools.pairwise(times[:-1]))
+        batch = whisper.transcribe(audio[round(final.start * RATE):round(final.end * RATE)])
+        assert final.text == batch.text and final.language == batch.language
+        assert final.time == pytest.approx(end.time)  # known the moment the VAD ended the speech
+        assert final.words and all(final.start <= w.start <= w.end <= final.end + 0.05 for w in final.words)
+    assert finals[0].language == "zh" and "机场" in finals[0].text
+    assert finals[1].language == "en" and "account" in finals[1].text
+    # The speculative decode at the start of the silence became the final: that audio was decoded once.
+    final_sizes = [round((f.end - f.start) * RATE) for f in finals]
+    assert all(recognizer.calls.count(size) == 1 for size in final_sizes), recognizer.calls
+    turns = [e for e in events if e.kind == "end_of_turn"]
+    assert [t.text for t in turns] == [f.text for f in finals]
+
+
+@pytest.mark.models
+def test_a_worker_thread_gives_the_same_finals(
+    settings: Settings, vad_model: SileroModel, whisper: WhisperASR, utterances: list[Utterance]
+) -> None:
+    audio = _speech(utterances)
+    inline = StreamingTranscriber(vad_model.detector(settings.asr.vad), InlineDecoder(whisper), settings.asr,
+                                  partials=False)
+    threaded = StreamingTranscriber(vad_model.detector(settings.asr.vad), ThreadDecoder(whisper), settings.asr)
+    try:
+        expected = [(e.start, e.end, e.text) for e in _run(inline, audio) if e.kind == "final"]
+        got = [(e.start, e.end, e.text) for e in _run(threaded, audio, piece=1600) if e.kind == "final"]
+    finally:
+        threaded.close()
+    assert got == expected and len(got) == 2
+
+
+class AlwaysSpeaking:
+    """A stand-in detector that hears one endless stretch of speech (plumbing only)."""
+
+    pause_started = None
+
+    def feed(self, samples: np.ndarray) -> list[object]:
+        if getattr(self, "started", False):
+            return []
+        self.started = True
+        from talker.asr.vad import VadEvent
+
+        return [VadEvent("start", 0.0, 0.032)]
+
+    def flush(self) -> list[object]:
+        from talker.asr.vad import VadEvent
+
+        return [VadEvent("end", 70.0, 70.0)]
+
+
+class LengthRecognizer:
+    """A stand-in recogniser that says how long its audio was (plumbing only)."""
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None,
+                   word_timestamps: bool = False) -> Transcript:
+        return Transcript(f"{samples.size / RATE:.2f}", "en", 1.0)
+
+
+def test_long_speech_is_cut_into_whisper_sized_segments_plumbing() -> None:
+    transcriber = StreamingTranscriber(AlwaysSpeaking(), InlineDecoder(LengthRecognizer()),  # type: ignore[arg-type]
+                                       partials=False)
+    events = _run(transcriber, np.zeros(70 * RATE, dtype=np.float32), piece=RATE)
+    finals = [e for e in events if e.kind == "final"]
+    assert len(finals) == 3
+    assert all(float(f.text) <= MAX_SEGMENT for f in finals)
+    assert [f.start for f in finals[1:]] == [f.end for f in finals[:-1]]  # contiguous, no audio twice
+    assert finals[0].start == 0.0 and finals[-1].end == pytest.approx(70.0)
+
+
+def test_a_failed_decode_does_not_stop_the_stream_plumbing() -> None:
+    class Failing:
+        def transcribe(self, samples: np.ndarray, language: str | None = None,
+                       word_timestamps: bool = False) -> Transcript:
+            raise RuntimeError("decoder exploded")
+
+    decoder = ThreadDecoder(Failing())
+    job = DecodeJob("final", 1, 0, 16, np.zeros(16, dtype=np.float32), False)
+    decoder.submit(job)
+    done = decoder.drain()
+    decoder.close()
+    assert done == [job] and job.result is not None and job.result.text == "" and job.error is not None
+
+
+@pytest.mark.models
+def test_a_two_hour_recording_streams_in_flat_memory(
+    tmp_path: Path, settings: Settings, vad_model: SileroModel, whisper: WhisperASR, utterances: list[Utterance]
+) -> None:
+    import soundfile
+
+    from talker.media.audio_decode import audio_blocks
+
+    path = tmp_path / "two_hours.wav"
+    minute = np.zeros(60 * RATE, dtype=np.float32)
+    with soundfile.SoundFile(str(path), "w", samplerate=RATE, channels=1, subtype="PCM_16") as sound:
+        for index in range(120):
+            sound.write(minute)
+            if index % 40 == 20:
+                sound.write(utterances[2].audio)
+    transcriber = StreamingTranscriber(vad_model.detector(settings.asr.vad), InlineDecoder(whisper), settings.asr,
+                                       partials=False, endpointing=False)
+    tracemalloc.start()
+    try:
+        finals = [e for e in _run_blocks(transcriber, audio_blocks(path)) if e.kind == "final"]
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert transcriber.position >= 7200
+    assert len(finals) == 3 and all("meeting" in f.text.lower() for f in finals)
+    assert peak < 40 * 2**20, f"peak traced memory {peak / 2**20:.0f} MiB for a {path.stat().st_size >> 20} MiB file"
+
+
+def _run_blocks(transcriber: StreamingTranscriber, blocks: object) -> list[ListenEvent]:
+    events: list[ListenEvent] = []
+    for block in blocks:  # type: ignore[attr-defined]
+        events += transcriber.feed(block)
+    return events + transcriber.finish()
