@@ -73,6 +73,10 @@ class ASRSettings(BaseModel):
         0.8, ge=0.1, le=10.0, description="least seconds of new speech between partial re-decodes"
     )
     word_timestamps: bool = Field(True, description="word timings in final transcripts")
+    window: float = Field(
+        10.0, ge=5.0, le=30.0,
+        description="seconds of audio context the Whisper encoder sees (30 is Whisper's own; shorter is faster)",
+    )
     vad: VADSettings = VADSettings()
     endpoint: EndpointSettings = EndpointSettings()
 

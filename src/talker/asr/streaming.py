@@ -315,8 +315,12 @@ class StreamingTranscriber:
                 if result.text:
                     self._turn.append(result)
                     events.append(self._event("final", job, result))
-            elif job.segment == self._segment and self._speech_start is not None and result.text:
-                events.append(self._event("partial", job, result))
+            else:
+                # Partials are spaced from when the last one finished, not started: the decoder then has idle
+                # time, so a speculative decode at the next pause rarely waits behind a partial.
+                self._last_partial = max(self._last_partial, self._fed)
+                if job.segment == self._segment and self._speech_start is not None and result.text:
+                    events.append(self._event("partial", job, result))
         return events
 
     def _event(self, kind: EventKind, job: DecodeJob, result: Transcript) -> ListenEvent:

@@ -3,7 +3,11 @@
 One call encodes the audio once: the language is read off that encoder output (restricted to the
 languages we serve, so a short clip is never "detected" as Welsh) and the same output is decoded.
 faster-whisper's own `transcribe` would run the encoder twice when the language is unknown, and the
-encoder is most of the cost: it always sees a padded 30 s window.
+encoder is most of the cost.
+
+The encoder normally sees a padded 30 s window whatever the audio's length. Utterances are short, so
+by default it sees a 10 s window (longer when the audio needs it): about 8x less encoder work for a
+small loss of accuracy (measured in BENCHMARKS.md; `asr.window = 30` restores Whisper's own).
 
 Decoding is greedy at temperature 0, so the same audio always gives the same text: a streaming final
 equals a batch transcription of the same samples.
@@ -30,6 +34,8 @@ SAMPLE_RATE = 16000
 SERVED_LANGUAGES = ("zh", "en")
 MODELS = {"whisper-base": "multilingual (zh + en)", "whisper-tiny-en": "English only, faster"}
 _ZH_PROMPT = "以下是普通话的句子，有标点符号。"
+_FRAMES_PER_SECOND = 100
+_FULL_WINDOW = 3000  # mel frames in Whisper's native 30 s window
 _LEFTOVER = 1.0  # seconds: a window shorter than this after the last segment is padding, not speech
 _FULL_WIDTH = str.maketrans({",": "，", "?": "？", "!": "！", ":": "：", ";": "；"})
 _HALF_WIDTH_AFTER_HAN = re.compile(r"(?<=[\u3400-\u9fff])[,?!:;.]")
@@ -52,8 +58,9 @@ class WhisperASR:
     """Batch transcription. The model loads once, on first use; calls are serialised by a lock."""
 
     def __init__(self, model_dir: Path, threads: int = 2, beam_size: int = 1,
-                 languages: tuple[str, ...] = SERVED_LANGUAGES) -> None:
+                 languages: tuple[str, ...] = SERVED_LANGUAGES, window: float = 30.0) -> None:
         self._model_dir = model_dir
+        self._window = window
         self._threads = threads
         self._beam_size = beam_size
         self.languages = languages
@@ -107,7 +114,7 @@ class WhisperASR:
         from faster_whisper.tokenizer import Tokenizer
 
         features = model.feature_extractor(audio)
-        encoder_output = model.encode(pad_or_trim(features))
+        encoder_output = model.encode(pad_or_trim(features, self._encoder_frames(features.shape[-1])))
         if language is None and self.multilingual:
             language, probability = self._detect(model, encoder_output)
         else:
@@ -128,6 +135,11 @@ class WhisperASR:
                 # where it invents text ("请问您的设计设计…"). Asking for the next segment is what starts it.
                 break
         return "".join(texts).strip(), language, probability, tuple(w for w in words if w.text)
+
+    def _encoder_frames(self, frames: int) -> int:
+        """Mel frames the encoder sees: the configured window, longer if the audio (plus 1 s) needs it."""
+        needed = -(-(frames + _FRAMES_PER_SECOND) // _FRAMES_PER_SECOND) * _FRAMES_PER_SECOND
+        return min(max(round(self._window * _FRAMES_PER_SECOND), needed), _FULL_WINDOW)
 
     def _detect(self, model: Any, encoder_output: Any) -> tuple[str, float]:
         """The most likely of the served languages, with its share of their probability."""
@@ -172,4 +184,5 @@ def create(settings: Settings) -> WhisperASR:
         known = ", ".join(f"{model} ({what})" for model, what in MODELS.items())
         raise InputError(f"unknown speech recognition model {name!r}; choose one of {known}")
     languages = ("en",) if name.endswith("-en") else SERVED_LANGUAGES
-    return WhisperASR(ModelKit(settings.models_dir).path(name), settings.threads, settings.asr.beam_size, languages)
+    return WhisperASR(ModelKit(settings.models_dir).path(name), settings.threads, settings.asr.beam_size, languages,
+                      settings.asr.window)
