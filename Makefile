@@ -20,7 +20,7 @@ help:
 	@echo "make demo   - install, assemble models, speak and render Chinese and English samples into $(OUT)/"
 	@echo "make test   - install, assemble models, run the test suite"
 	@echo "make lint   - ruff and mypy"
-	@echo "make bench  - measure TTS speed and write BENCHMARKS.md"
+	@echo "make bench  - measure TTS, face and ASR speed and write BENCHMARKS.md"
 
 system-deps:
 	@command -v npm >/dev/null || { echo "installing Node.js/npm (Kokoro voices come from the npm registry)"; \
@@ -65,9 +65,10 @@ lint: $(STAMP)
 	@$(BIN)/ruff check src tests bench
 	@$(BIN)/mypy
 
-bench: models
+bench: models test-data
 	@$(BIN)/python bench/tts_bench.py
 	@$(BIN)/python bench/face_bench.py
+	@$(BIN)/python bench/asr_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -64,7 +64,7 @@ def test_bad_files_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFix
                                        message: str) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(content)
-    code, out, err = _run(capsys, "listen", str(bad))
+    code, _, err = _run(capsys, "listen", str(bad))
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 

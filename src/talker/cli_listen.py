@@ -48,16 +48,12 @@ def _run_listen(args: argparse.Namespace) -> int:
 
 
 def _listen_file(settings: Any, args: argparse.Namespace) -> int:
-    from talker.asr import vad, whisper
-    from talker.asr.streaming import InlineDecoder, StreamingTranscriber
+    from talker.asr.streaming import open_transcriber
     from talker.media.audio_decode import audio_blocks, audio_duration
 
     path: Path = args.audio
     duration = audio_duration(path)  # also the first check that the file is audio at all
-    recognizer = whisper.create(settings)
-    detector = vad.create(settings).detector(settings.asr.vad)
-    transcriber = StreamingTranscriber(detector, InlineDecoder(recognizer, settings.asr.language), settings.asr,
-                                       partials=False, endpointing=False)
+    transcriber = open_transcriber(settings, live=False)
     started = time.perf_counter()
     segments: list[dict[str, Any]] = []
     with _progress(duration) as progress:
@@ -88,14 +84,10 @@ def _finals(transcriber: Any, blocks: Iterator[Any], progress: Any) -> Iterator[
 
 
 def _listen_microphone(settings: Any, args: argparse.Namespace) -> int:
-    from talker.asr import vad, whisper
-    from talker.asr.streaming import StreamingTranscriber, ThreadDecoder
+    from talker.asr.streaming import open_transcriber
 
     stream_module = _sounddevice()
-    recognizer = whisper.create(settings)
-    recognizer.load()
-    detector = vad.create(settings).detector(settings.asr.vad)
-    transcriber = StreamingTranscriber(detector, ThreadDecoder(recognizer, settings.asr.language), settings.asr)
+    transcriber = open_transcriber(settings, live=True)
     blocks: queue.Queue[Any] = queue.Queue()
 
     def on_audio(data: Any, frames: int, when: Any, status: Any) -> None:

@@ -22,6 +22,12 @@ class BackendEntry:
 BACKENDS: dict[str, BackendEntry] = {
     "tts.kokoro": BackendEntry("talker.tts.kokoro:create", "tts", "Kokoro-82M int8 ONNX, zh + en, neural"),
     "tts.espeak": BackendEntry("talker.tts.espeak:create", "tts", "espeak-ng, instant, robotic"),
+    "tts.clone.blend": BackendEntry("talker.tts.clone:create_blend", "tts",
+                                    "mix of the nearest built-in voices (embedded)"),
+    "tts.clone.sherpa": BackendEntry("talker.tts.clone_remote:create_sherpa", "tts",
+                                     "ZipVoice zero-shot clone through sherpa-onnx (user-supplied model)"),
+    "tts.clone.http": BackendEntry("talker.tts.clone_remote:create_http", "tts",
+                                   "a GPT-SoVITS / CosyVoice clone server"),
     "llm.local": BackendEntry("talker.dialogue.llm:create_local", "mind", "Gemma 3 270M GGUF in-process (llama.cpp)"),
     "llm.openai": BackendEntry("talker.dialogue.llm:create_openai", "mind", "any OpenAI-compatible chat server"),
     "llm.echo": BackendEntry("talker.dialogue.llm:create_echo", "mind", "says the user's text back"),

@@ -16,7 +16,7 @@ import queue
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from talker.asr.vad import SAMPLE_RATE, SpeechDetector, VadEvent
 from talker.asr.whisper import Transcript
 from talker.config import ASRSettings
 from talker.frames import WordTiming
+
+if TYPE_CHECKING:
+    from talker.config import Settings
 
 EventKind = Literal["speech_start", "partial", "speech_end", "final", "end_of_turn"]
 JobKind = Literal["partial", "speculative", "final"]
@@ -356,6 +359,23 @@ class StreamingTranscriber:
         if drop > 0:
             self._buffer = self._buffer[drop:]
             self._base += drop
+
+
+def open_transcriber(settings: Settings, *, live: bool) -> StreamingTranscriber:
+    """The configured VAD and recogniser from the kit, as a transcriber for one audio stream.
+
+    `live`: a microphone or a call — partials, end-of-turn events, decoding on a worker thread.
+    Otherwise a file: finals only, decoded inline (as fast as the machine allows).
+    """
+    from talker.asr import vad, whisper
+
+    recognizer = whisper.create(settings)
+    detector = vad.create(settings).detector(settings.asr.vad)
+    if live:
+        recognizer.load()
+        return StreamingTranscriber(detector, ThreadDecoder(recognizer, settings.asr.language), settings.asr)
+    return StreamingTranscriber(detector, InlineDecoder(recognizer, settings.asr.language), settings.asr,
+                                partials=False, endpointing=False)
 
 
 def join_texts(transcripts: Iterable[Transcript]) -> str:

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from kokoro_onnx import Kokoro
 
     from talker.config import Settings
+    from talker.tts.profiles import Profile as VoiceProfile
 
 SAMPLE_RATE = 24000
+STYLE_SHAPE = (510, 1, 256)
 _LANGUAGES = {"a": "en-us", "b": "en-gb", "e": "es", "f": "fr", "h": "hi", "i": "it", "j": "ja",
               "p": "pt-br", "z": "zh"}
 _TONES = frozenset("↓↘↗→")
@@ -72,6 +74,7 @@ class KokoroBackend:
         self._voices_path = voices_path
         self._threads = threads
         self._voice_ids: list[str] | None = None
+        self._styles: dict[str, np.ndarray] = {}
 
     @property
     def model(self) -> Kokoro:
@@ -88,6 +91,21 @@ class KokoroBackend:
             out.append(Voice(voice_id, self.name, language, gender, voice_id.split("_", 1)[-1]))
         return out
 
+    def register_style(self, voice_id: str, style: np.ndarray) -> None:
+        """Speak `voice_id` with this style array (a blend of voice packs, shape (510, 1, 256))."""
+        style = np.asarray(style, dtype=np.float32)
+        if style.shape != STYLE_SHAPE or not np.all(np.isfinite(style)):
+            raise InputError(f"voice {voice_id!r} has an unusable style array of shape {style.shape}; "
+                             f"expected {STYLE_SHAPE}; add the voice again")
+        self._styles[voice_id] = style
+
+    def register_profile(self, profile: VoiceProfile) -> None:
+        """Make a stored blend profile speakable by its name."""
+        path = profile.style_path
+        if path is None or not path.is_file():
+            raise InputError(f"voice {profile.name!r} has no style file; add it again with `talker voice add --force`")
+        self.register_style(profile.name, np.load(path))
+
     def synthesize(self, sentence: SpokenSentence, voice: Voice, prosody: Prosody) -> SpeechAudio:
         model = self.model
         pieces = self._pieces(sentence.tokens, model)
@@ -96,7 +114,9 @@ class KokoroBackend:
             raise InputError(f"nothing to say in {sentence.written!r}")
         ratio = pitch_ratio(prosody.pitch)
         speed = min(max(prosody.speed / ratio, _SPEED_RANGE[0]), _SPEED_RANGE[1])
-        audio, rate, timings = model.create_timed(phonemes, voice.id, speed=speed, is_phonemes=True)
+        style = self._styles.get(voice.id)
+        audio, rate, timings = model.create_timed(phonemes, voice.id if style is None else style, speed=speed,
+                                                  is_phonemes=True)
         samples = np.asarray(audio, dtype=np.float32)
         phone_timings, owners, words = _align(pieces, model.tokenizer.vocab, timings)
         phone_timings = snap_to_sound(phone_timings, samples, rate)

@@ -77,6 +77,9 @@ class Synthesizer:
             if candidates:
                 return candidates[0]
             voice_id = self.settings.tts.voice_zh if language == "zh" else self.settings.tts.voice_en
+        profile = self._profile_voice(voice_id)
+        if profile is not None:
+            return profile
         unavailable: list[str] = []
         for name in self._names:
             try:
@@ -87,7 +90,21 @@ class Synthesizer:
                 unavailable.append(f"{name} is unavailable: {error}")
         known = ", ".join(v.id for v in self.voices()[:8])
         why = f" ({'; '.join(unavailable)})" if unavailable else ""
-        raise InputError(f"unknown voice {voice_id!r}; `talker voices` lists them (e.g. {known}){why}")
+        raise InputError(f"unknown voice {voice_id!r}; `talker voices` lists them (e.g. {known}), "
+                         f"`talker voice list` the stored profiles{why}")
+
+    def _profile_voice(self, voice_id: str) -> Voice | None:
+        """A stored voice profile called `voice_id`, made speakable by its backend; None if there is none."""
+        from talker.tts.profiles import ProfileStore
+
+        profile = ProfileStore.for_settings(self.settings).find(voice_id)
+        if profile is None:
+            return None
+        backend = self.backend(profile.speaks_with)
+        register = getattr(backend, "register_profile", None)
+        if register is not None:
+            register(profile)
+        return profile.voice()
 
     def stream(
         self,
