@@ -249,7 +249,8 @@ class BlendCloner:
         selection, check = CHECK_TEXTS[request.language]
         ranked, similarity = stock.nearest(request.language, request.embedding, progress)
         nearest = ranked[0]
-        top = ranked[:self._settings.voice.blend_voices]
+        # A blend across genders sounds like neither speaker, whatever the cosine says.
+        top = [v for v in ranked if gender_of(v) == gender_of(nearest)][:self._settings.voice.blend_voices]
         candidates = weightings([similarity[v] for v in top])
         scores: list[float] = []
         for done, weights in enumerate(candidates):
@@ -262,7 +263,10 @@ class BlendCloner:
             scores.append(stock.embedder.similarity(stock.embed(audio), request.embedding))
         if progress:
             progress("blends", len(candidates), len(candidates))
-        best = candidates[int(np.argmax(scores))]
+        chosen = int(np.argmax(scores))
+        if scores[chosen] <= scores[0] + _NOISE:
+            chosen = 0  # a blend must clearly beat the nearest voice alone to be worth its mixing
+        best = candidates[chosen]
         style = stock.blend(top, best)
         nearest_similarity = stock.check_similarity(request.language, nearest, request.embedding)
         if best[0] == 1.0:
@@ -289,7 +293,7 @@ def blend_note(similarity: float, nearest: str, nearest_similarity: float, alone
                 + remote_hint(nearest_similarity))
     note = comparison_note(similarity, nearest, nearest_similarity)
     if similarity <= nearest_similarity + _NOISE:
-        note += "; the blend is kept because it was closer on the selection sentence"
+        note += "; the blend is kept because it was clearly closer on the selection sentence"
     return note + remote_hint(max(similarity, nearest_similarity))
 
 
