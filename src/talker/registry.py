@@ -31,7 +31,10 @@ BACKENDS: dict[str, BackendEntry] = {
     "llm.local": BackendEntry("talker.dialogue.llm:create_local", "mind", "Gemma 3 270M GGUF in-process (llama.cpp)"),
     "llm.openai": BackendEntry("talker.dialogue.llm:create_openai", "mind", "any OpenAI-compatible chat server"),
     "llm.echo": BackendEntry("talker.dialogue.llm:create_echo", "mind", "says the user's text back"),
-    "asr.whisper": BackendEntry("talker.asr.whisper:create", "asr", "faster-whisper, Whisper base int8"),
+    "asr.whisper": BackendEntry("talker.asr.whisper:create", "asr",
+                                "faster-whisper, Whisper base int8 (or tiny.en: asr.model)"),
+    "asr.vad": BackendEntry("talker.asr.vad:create", "asr", "Silero VAD (ONNX)"),
+    "asr.speaker": BackendEntry("talker.asr.speaker:create", "asr", "d-vector speaker embedder (ONNX)"),
 }
 
 
