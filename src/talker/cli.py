@@ -105,10 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     voices.set_defaults(run=_run_voices)
 
     from talker.cli_listen import add_listen_command
+    from talker.cli_server import add_server_commands
     from talker.cli_voice import add_voice_commands
 
     add_listen_command(commands)
     add_voice_commands(commands)
+    add_server_commands(commands)
     return parser
 
 

@@ -119,6 +119,21 @@ class LLMSettings(BaseModel):
     history_tokens: int = Field(600, ge=0, description="how much conversation history goes into a prompt")
 
 
+class ServerSettings(BaseModel):
+    """The REST service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    require_keys: bool | None = Field(
+        None, description="API keys required? None: yes unless listening on loopback only"
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="origins allowed by CORS; empty: none")
+    rate_per_minute: int = Field(120, ge=1, description="requests per minute per key (bursts up to a quarter)")
+    max_json_bytes: int = Field(1_000_000, ge=1024, description="largest JSON request body")
+    max_text_chars: int = Field(20_000, ge=100, description="longest text for speech or a video script")
+    video_workers: int = Field(1, ge=1, le=16, description="video jobs rendered at once")
+
+
 class Settings(BaseSettings):
     """Everything talker can be told. Stages receive the part they need; none reads env itself."""
 
@@ -133,3 +148,4 @@ class Settings(BaseSettings):
     voice: VoiceSettings = VoiceSettings()
     face: FaceSettings = FaceSettings()
     llm: LLMSettings = LLMSettings()
+    server: ServerSettings = ServerSettings()

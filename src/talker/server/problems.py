@@ -1,0 +1,47 @@
+"""Errors as RFC 9457 problem details: a status, a short title, what went wrong and what to do — no internals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Problem(Exception):  # noqa: N818 - named after the RFC 9457 "problem" it becomes
+    """An error a client can act on. Raised anywhere in a request; the app turns it into JSON."""
+
+    def __init__(self, status: int, title: str, detail: str, *, type_: str = "about:blank",
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        document: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status,
+                                    "detail": self.detail}
+        if instance:
+            document["instance"] = instance
+        document.update(self.extra)
+        return document
+
+
+def bad_request(detail: str, **extra: Any) -> Problem:
+    return Problem(400, "Bad request", detail, **extra)
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, "Not found", f"{what} does not exist (or belongs to another key)")
+
+
+def too_large(detail: str) -> Problem:
+    return Problem(413, "Content too large", detail)
+
+
+def unsupported(detail: str) -> Problem:
+    return Problem(415, "Unsupported media type", detail)
+
+
+def unprocessable(detail: str, **extra: Any) -> Problem:
+    return Problem(422, "Unprocessable content", detail, **extra)
