@@ -74,9 +74,9 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
-    from talker.server import routes_meta, routes_speech
+    from talker.server import routes_chat, routes_knowledge, routes_meta, routes_speech
 
-    for module in (routes_meta, routes_speech):
+    for module in (routes_meta, routes_speech, routes_chat, routes_knowledge):
         app.include_router(module.router)
     return app
 
