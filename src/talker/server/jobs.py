@@ -125,8 +125,9 @@ class _Throttle:
 class JobStore:
     """Jobs in one SQLite file, one connection guarded by a lock (opened on first use)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, progress_interval: float = PROGRESS_INTERVAL) -> None:
         self._path = path
+        self._progress_interval = progress_interval
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._throttle: dict[str, _Throttle] = {}
@@ -259,7 +260,7 @@ class JobStore:
     def set_progress(self, job_id: str, stage: str, percent: float) -> bool:
         """Record a running job's progress; whether its cancellation was requested.
 
-        A new stage is written at once, the same stage at most every `PROGRESS_INTERVAL` seconds (the
+        A new stage is written at once, the same stage at most every `progress_interval` seconds (the
         latest value is kept and written with the job's end). The cancel flag is read with each write,
         so a request through another connection is seen within that interval."""
         stage = stage[:_MAX_STAGE_CHARS]
@@ -267,7 +268,7 @@ class JobStore:
         now = time.monotonic()
         with self._lock:
             throttle = self._throttle.get(job_id)
-            if throttle is not None and throttle.stage == stage and now - throttle.written < PROGRESS_INTERVAL:
+            if throttle is not None and throttle.stage == stage and now - throttle.written < self._progress_interval:
                 throttle.percent, throttle.dirty = percent, True
                 return job_id in self._cancels
             self._throttle[job_id] = _Throttle(stage, percent, now)
