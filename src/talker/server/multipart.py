@@ -95,7 +95,7 @@ async def receive_form(request: Request, kind: Kind, directory: Path, limits: Up
         raise Problem(415, "Unsupported media type",
                       f"send multipart/form-data with the audio in a `{file_field}` part")
     parts = _Parts(file_field)
-    parser = MultipartParser(boundary, parts.callbacks())
+    parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]  # a TypedDict of the same keys
 
     async def file_bytes() -> AsyncIterator[bytes]:
         async for chunk in request.stream():
