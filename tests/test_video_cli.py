@@ -66,11 +66,11 @@ def _tiny_face(path: Path) -> None:
         (lambda d: Image.new("RGB", (300, 300), (50, 90, 160)).save(d / "p.jpg"), [], "no face found"),
         (lambda d: _tiny_face(d / "p.jpg"), [], "too small to animate"),
         (lambda d: None, [], "does not exist"),
-        (lambda d: (d / "p.jpg").write_bytes(SAMPLE.read_bytes()), ["--audio", "nope.wav"], "needs --timings"),
+        (lambda d: (d / "p.jpg").write_bytes(SAMPLE.read_bytes()), ["--audio", "nope.wav"], "does not exist"),
         (lambda d: (d / "p.jpg").write_bytes(SAMPLE.read_bytes()), ["--fps", "500"], "out of range"),
         (lambda d: (d / "p.jpg").write_bytes(SAMPLE.read_bytes()), ["--voice", "zz_nobody"], "unknown voice"),
     ],
-    ids=["not-image", "truncated", "no-face", "tiny-face", "missing", "audio-no-timings", "fps", "voice"],
+    ids=["not-image", "truncated", "no-face", "tiny-face", "missing", "audio-missing", "fps", "voice"],
 )
 @pytest.mark.usefixtures("kit")
 def test_bad_input_is_one_clear_line_and_no_file(tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: object,

@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     video.add_argument("--portrait", type=Path, required=True, help="photo with a face (JPEG, PNG, WebP)")
     video.add_argument("--text", help="the script to speak")
     video.add_argument("--text-file", type=Path, help="read the script from this UTF-8 file ('-' for stdin)")
-    video.add_argument("--audio", type=Path, help="speech to lip-sync instead of a script (needs --timings)")
+    video.add_argument("--audio", type=Path, help="speech to lip-sync instead of a script (any audio format; "
+                       "timings are recognised from it unless --timings is given)")
     video.add_argument("--timings", type=Path, help="timings JSON of --audio, as `talker say --timings` writes")
     video.add_argument("-o", "--output", type=Path, required=True, help="MP4 file to write")
     video.add_argument("--fps", type=int, help="frames per second (default 25)")
@@ -256,7 +257,7 @@ def _progress(total: int, unit: str = "char", desc: str = "speaking") -> Any:
 
 def _run_video(args: argparse.Namespace) -> int:
     from talker.config import Settings
-    from talker.explainer import load_speech, render_video, synthesize_speech
+    from talker.explainer import load_speech, render_video, speech_from_audio, synthesize_speech
     from talker.media.files import check_writable
     from talker.tts.base import Prosody
 
@@ -264,9 +265,7 @@ def _run_video(args: argparse.Namespace) -> int:
     assert isinstance(settings, Settings)
     sources = [name for name in ("text", "text_file", "audio") if getattr(args, name) is not None]
     if len(sources) != 1:
-        raise InputError("give exactly one of --text, --text-file or --audio (with --timings)")
-    if args.audio is not None and args.timings is None:
-        raise InputError("--audio needs --timings (write both with `talker say TEXT -o speech.wav --timings t.json`)")
+        raise InputError("give exactly one of --text, --text-file or --audio")
     if args.fps is not None and not 10 <= args.fps <= 60:
         raise InputError(f"--fps {args.fps} is out of range: use 10 to 60")
     if args.size is not None and not 128 <= args.size <= 4096:
@@ -285,8 +284,10 @@ def _run_video(args: argparse.Namespace) -> int:
         bars[stage].refresh()
 
     started = time.perf_counter()
-    if args.audio is not None:
+    if args.audio is not None and args.timings is not None:
         speech = load_speech(args.audio, args.timings)
+    elif args.audio is not None:
+        speech = speech_from_audio(settings, args.audio)
     else:
         pieces, total = _text_source(args)
         tts = settings.tts

@@ -1,4 +1,4 @@
-"""Explainer videos: a portrait and a script (or recorded speech with its timings) in, an MP4 out.
+"""Explainer videos: a portrait and a script (or recorded speech, with or without timings) in, an MP4 out.
 
 The batch driver of the same stages the real-time path uses: TTS (phoneme timings) → visemes and
 motion → renderer → H.264/AAC. Audio is the master clock: frame i shows the face at time i / fps.
@@ -100,6 +100,38 @@ def load_speech(audio: Path, timings: Path) -> Speech:
         raise InputError(f"the timings in {timings} cover {duration:.1f} s but {audio} lasts {actual:.1f} s; "
                          "give the timings written together with this audio")
     return Speech(samples, rate, tuple(phonemes), tuple(words))
+
+
+def speech_from_audio(settings: Settings, audio: Path) -> Speech:
+    """Recorded speech in any format without a timings file: the timings are recovered from the audio
+    (words by Whisper, phonemes by the G2P, spread over each word; loudness alone if no words are heard).
+
+    The audio keeps the file's own sample rate when AAC can carry it (else 48 kHz).
+    """
+    from talker.face.audio_timings import timings_from_audio
+    from talker.media.audio_decode import load_audio
+
+    rate = _speech_rate(audio)
+    samples = load_audio(audio, rate)
+    if samples.size == 0:
+        raise InputError(f"{audio} holds no audio")
+    phonemes, words = timings_from_audio(settings, samples, rate)
+    return Speech(samples, rate, phonemes, words)
+
+
+def _speech_rate(audio: Path) -> int:
+    """The file's sample rate if the video's AAC track can use it as it is, else 48 kHz."""
+    import av
+
+    from talker.media.video import AAC_SAMPLE_RATES
+
+    try:
+        with av.open(str(audio), mode="r") as container:
+            streams = container.streams.audio
+            rate = int(streams[0].rate or 0) if streams else 0
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError):
+        return 48000  # unreadable: load_audio says why
+    return rate if rate in AAC_SAMPLE_RATES and 8000 <= rate <= 48000 else 48000
 
 
 def face_crop(face_box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[int, int, int, int]:
