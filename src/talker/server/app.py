@@ -74,9 +74,19 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
 
         app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "X-API-Key", "Content-Type"])
-    from talker.server import routes_chat, routes_knowledge, routes_meta, routes_speech
+    from talker.server import (
+        routes_asr,
+        routes_chat,
+        routes_knowledge,
+        routes_media,
+        routes_meta,
+        routes_speech,
+        routes_videos,
+    )
 
-    for module in (routes_meta, routes_speech, routes_chat, routes_knowledge):
+    routes_videos.install(state)
+    for module in (routes_meta, routes_media, routes_videos, routes_speech, routes_asr, routes_chat,
+                   routes_knowledge):
         app.include_router(module.router)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Body
@@ -79,7 +80,9 @@ async def tts(state: State, owner: Owner, request: Annotated[SpeechRequest, Body
     speech = await _speak(state, owner, request.text, request.voice, request.speed, request.pitch, request.volume)
     audio = encode(speech.samples, speech.sample_rate, request.format)
     if not request.timings:
-        return Response(audio, media_type=MEDIA_TYPES[request.format], headers={"X-Talker-Voice": speech.voice})
+        # Header values are Latin-1: a voice named 小王 travels percent-encoded.
+        return Response(audio, media_type=MEDIA_TYPES[request.format],
+                        headers={"X-Talker-Voice": quote(speech.voice, safe="")})
     body = TimedSpeech(
         voice=speech.voice, sample_rate=speech.sample_rate, duration=round(speech.duration, 4),
         format=request.format, audio_base64=base64.b64encode(audio).decode("ascii"),
