@@ -18,7 +18,7 @@ from talker.config import Settings
 from talker.errors import InputError, TalkerError
 from talker.server.auth import Authenticator, RateLimiter, keys_required
 from talker.server.keys import KeyStore
-from talker.server.problems import Problem
+from talker.server.problems import ERROR_RESPONSES, Problem
 from talker.server.services import Services
 
 log = logging.getLogger("talker.server")
@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
     routes_videos.install(state)
     for module in (routes_meta, routes_media, routes_videos, routes_speech, routes_asr, routes_chat,
                    routes_knowledge):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     return app
 
 

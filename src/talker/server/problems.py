@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 
 class Problem(Exception):  # noqa: N818 - named after the RFC 9457 "problem" it becomes
     """An error a client can act on. Raised anywhere in a request; the app turns it into JSON."""
@@ -45,3 +47,29 @@ def unsupported(detail: str) -> Problem:
 
 def unprocessable(detail: str, **extra: Any) -> Problem:
     return Problem(422, "Unprocessable content", detail, **extra)
+
+
+class ProblemDocument(BaseModel):
+    """How every error looks (RFC 9457)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field("about:blank", examples=["about:blank"])
+    title: str = Field(examples=["Unprocessable content"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["no face found in the photo; use a portrait with the face clearly visible"])
+    instance: str | None = Field(None, examples=["/v1/avatars"])
+
+
+_MEANINGS = {
+    400: "malformed request", 401: "no key, or not a valid one", 404: "no such thing (for this key)",
+    409: "not in a state that allows this", 410: "gone", 413: "too large (bytes, pixels, seconds, characters)",
+    415: "not a type accepted here (content is sniffed)", 422: "understood, but not usable: the detail says why",
+    429: "rate limit: see Retry-After", 500: "a server bug (logged)", 503: "a model or backend is missing",
+    507: "the server's disk is full",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProblemDocument, "description": meaning,
+           "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDocument"}}}}
+    for code, meaning in _MEANINGS.items()
+}
