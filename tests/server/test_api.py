@@ -153,3 +153,21 @@ def test_rate_limit_per_key(settings: Settings, tmp_path: object) -> None:
         limited_response = client.get("/v1/info")
         assert int(limited_response.headers["retry-after"]) >= 1
         assert client.get("/v1/health").status_code == 200  # health is never limited
+
+
+def test_cors_is_closed_unless_configured(settings: Settings, tmp_path: object) -> None:
+    from fastapi.testclient import TestClient
+
+    from talker.server.app import create_app
+
+    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "POST"}
+    closed = settings.model_copy(update={"data_dir": tmp_path})
+    with TestClient(create_app(closed, require_keys=False)) as client:
+        assert "access-control-allow-origin" not in client.options("/v1/tts", headers=preflight).headers
+    opened = closed.model_copy(update={"server": closed.server.model_copy(
+        update={"cors_origins": ["https://example.com"]})})
+    with TestClient(create_app(opened, require_keys=False)) as client:
+        allowed = client.options("/v1/tts", headers=preflight)
+        assert allowed.headers["access-control-allow-origin"] == "https://example.com"
+        other = client.options("/v1/tts", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers

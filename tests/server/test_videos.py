@@ -166,6 +166,14 @@ def test_avatars_are_private(live_server: LiveServer, avatar: str) -> None:
         refused = bob.post("/v1/videos", json={"avatar": avatar, "text": "hi"})
         assert refused.status_code == 422
     with live_server.client(live_server.key_a) as alice:
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.full(16000, 0.01, dtype=np.float32), 16000, format="WAV")
+        recording = alice.post("/v1/recordings", content=buffer.getvalue()).json()["id"]
+    with live_server.client(live_server.key_b) as bob:
+        assert recording not in {r["id"] for r in bob.get("/v1/recordings").json()}
+        assert bob.delete(f"/v1/recordings/{recording}").status_code == 404
+        assert bob.post("/v1/videos", json={"avatar": avatar, "audio": recording}).status_code == 422
+    with live_server.client(live_server.key_a) as alice:
         job_id = alice.post("/v1/videos", json={"avatar": avatar, "text": "好。", "size": 384}).json()["id"]
         with live_server.client(live_server.key_b) as bob:
             for method, path in [("GET", f"/v1/videos/{job_id}"), ("GET", f"/v1/videos/{job_id}/events"),
