@@ -69,6 +69,7 @@ bench: models test-data
 	@$(BIN)/python bench/tts_bench.py
 	@$(BIN)/python bench/face_bench.py
 	@$(BIN)/python bench/asr_bench.py
+	@$(BIN)/python bench/server_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache
