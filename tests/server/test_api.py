@@ -105,8 +105,14 @@ def test_chat_session_streams_answers_from_faq_and_documents(live_server: LiveSe
         citation = {"kind": "faq", "title": "你们的客服电话是多少？", "source": "api", "heading": ""}
         assert answer == {"text": "客服电话是95588。", "via": "faq", "citations": [citation]}
         history = client.get(f"/v1/chat/sessions/{session}").json()["history"]
-        assert [t["role"] for t in history] == ["user", "assistant", "user", "assistant"]
+        assert [t["role"] for t in history][:4] == ["user", "assistant", "user", "assistant"]
         assert "九点" in history[1]["text"]
+        pets = client.post("/v1/knowledge/faq", json={"question": "可以带宠物吗？\n能带狗吗？",
+                                                      "answer": "欢迎带宠物，室外座位区可以。"}).json()
+        assert pets["questions"] == ["可以带宠物吗？", "能带狗吗？"]
+        for phrasing in pets["questions"]:
+            heard = client.post(f"/v1/chat/sessions/{session}/messages", json={"text": phrasing, "stream": False})
+            assert heard.json()["via"] == "faq" and heard.json()["text"] == "欢迎带宠物，室外座位区可以。"
         hits = client.get("/v1/knowledge/search", params={"q": "周日开门吗"}).json()
         assert hits and hits[0]["title"] == "营业时间"
 

@@ -94,7 +94,7 @@ def test_video_requests_are_checked_before_queueing(live_server: LiveServer, ava
             ({"avatar": "av_0000000000000000", "text": "hi"}, "upload it first"),
             ({"avatar": avatar}, "exactly one of"),
             ({"avatar": avatar, "text": "hi", "audio": "rec_0000000000000000"}, "exactly one of"),
-            ({"avatar": avatar, "text": "hi", "voice": "nobody"}, "unknown voice"),
+            ({"avatar": avatar, "text": "hi", "voice": "nobody"}, "GET /v1/voices"),
             ({"avatar": avatar, "text": "hi", "size": 200}, "larger size"),
             ({"avatar": "../../../etc/passwd", "text": "hi"}, "upload it first"),
         ]
@@ -137,6 +137,9 @@ def test_voices_builtin_and_cloned(live_server: LiveServer) -> None:
         soundfile.write(buffer, short, 16000, format="WAV")
         refused = client.post("/v1/voices", params={"name": "short"}, content=buffer.getvalue())
         assert refused.status_code == 422 and "3" in refused.json()["detail"]
+        assert str(live_server.settings.data_dir) not in refused.text and "incoming" not in refused.text
+        again = client.post("/v1/voices", params={"name": "小王"}, content=speech.content)
+        assert again.status_code == 409 and "replace=true" in again.json()["detail"]
         assert client.delete("/v1/voices/小王").status_code == 204
 
 
@@ -182,3 +185,17 @@ def test_avatars_are_private(live_server: LiveServer, avatar: str) -> None:
                 assert bob.request(method, path).status_code == 404, (method, path)
             assert job_id not in {j["id"] for j in bob.get("/v1/videos").json()}
         assert _follow(alice, job_id)[-1]["state"] == "succeeded"
+
+
+def test_deleting_the_avatar_mid_job_fails_it_clearly(live_server: LiveServer) -> None:
+    with live_server.client(live_server.key_a) as client:
+        doomed = client.post("/v1/avatars", content=PORTRAIT.read_bytes()).json()["id"]
+        script = "。".join(["今天我们来介绍一下数字人的工作原理"] * 4) + "。"
+        job_id = client.post("/v1/videos", json={"avatar": doomed, "text": script, "size": 384}).json()["id"]
+        assert client.delete(f"/v1/avatars/{doomed}").status_code == 204
+        final = _follow(client, job_id)[-1]
+        if final["state"] == "failed":
+            assert "avatar was deleted" in str(final["error"])
+            assert str(live_server.settings.data_dir) not in str(final["error"])
+        else:  # the render had read the photo before it was deleted: then the video is complete
+            assert final["state"] == "succeeded"

@@ -18,7 +18,7 @@ from talker.config import Settings
 from talker.errors import InputError, TalkerError
 from talker.server.auth import Authenticator, RateLimiter, keys_required
 from talker.server.keys import KeyStore
-from talker.server.problems import ERROR_RESPONSES, Problem
+from talker.server.problems import ERROR_RESPONSES, Problem, scrub_paths
 from talker.server.services import Services
 
 log = logging.getLogger("talker.server")
@@ -101,14 +101,18 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, problem: Problem) -> Response:
         return problem_response(problem, request)
 
+    def said(request: Request, error: Exception) -> str:
+        settings = request.app.state.talker.settings
+        return scrub_paths(str(error), (settings.data_dir, settings.cache_dir, settings.models_dir))
+
     @app.exception_handler(InputError)
     async def on_input_error(request: Request, error: InputError) -> Response:
-        return problem_response(Problem(422, "Unprocessable content", str(error)), request)
+        return problem_response(Problem(422, "Unprocessable content", said(request, error)), request)
 
     @app.exception_handler(TalkerError)
     async def on_talker_error(request: Request, error: TalkerError) -> Response:
         # Missing models or backends: the server cannot do this now, whatever the client sends.
-        return problem_response(Problem(503, "Service unavailable", str(error)), request)
+        return problem_response(Problem(503, "Service unavailable", said(request, error)), request)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, error: RequestValidationError) -> Response:

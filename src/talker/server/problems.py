@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +30,18 @@ class Problem(Exception):  # noqa: N818 - named after the RFC 9457 "problem" it 
             document["instance"] = instance
         document.update(self.extra)
         return document
+
+
+def scrub_paths(text: str, roots: Iterable[Path]) -> str:
+    """A message without the server's own paths (data, cache, models): clients see "the file" instead."""
+    for root in sorted({str(r) for r in roots}, key=len, reverse=True):
+        text = re.sub(re.escape(root) + r"[^\s'\";:,)]*", "the file", text)
+    return text
+
+
+def unknown_voice(voice: str | None) -> Problem:
+    return Problem(422, "Unprocessable content",
+                   f"unknown voice {voice!r}; GET /v1/voices lists the built-in voices and yours")
 
 
 def bad_request(detail: str, **extra: Any) -> Problem:

@@ -130,10 +130,12 @@ def _openai_format(transcript: TranscriptOut, response_format: str) -> Response:
 
 def _subtitles(transcript: TranscriptOut, kind: str) -> str:
     def stamp(seconds: float) -> str:
-        hours, rest = divmod(seconds, 3600)
-        minutes, secs = divmod(rest, 60)
+        milliseconds = round(seconds * 1000)  # whole milliseconds first, so 0.9996 s cannot print ",1000"
+        hours, rest = divmod(milliseconds, 3_600_000)
+        minutes, rest = divmod(rest, 60_000)
+        secs, millis = divmod(rest, 1000)
         separator = "," if kind == "srt" else "."
-        return f"{int(hours):02d}:{int(minutes):02d}:{int(secs):02d}{separator}{round((secs % 1) * 1000):03d}"
+        return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
     lines = ["WEBVTT", ""] if kind == "vtt" else []
     for index, segment in enumerate(transcript.segments, 1):

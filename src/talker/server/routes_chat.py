@@ -20,7 +20,7 @@ SSE = "text/event-stream"
 
 
 class SessionOut(BaseModel):
-    id: str = Field(examples=["s_3f2a9c0b1d4e"])
+    id: str = Field(examples=["gymp0caAjR42NjbGQEc3BQ"])
     created: float
     updated: float
     turns: int

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from talker.server.deps import Owner, State
-from talker.server.problems import Problem, not_found, too_large, unsupported
+from talker.server.problems import Problem, not_found, too_large, unprocessable, unsupported
 from talker.server.routes_chat import _mind
 from talker.server.services import owner_dir
 
@@ -103,8 +103,12 @@ def search(state: State, owner: Owner, q: Annotated[str, Query(min_length=1, max
 @router.post("/faq", status_code=201, response_model=FaqOut, summary="Add an exact answer")
 def add_faq(state: State, owner: Owner, faq: Annotated[FaqIn, Body()]) -> FaqOut:
     mind = _mind(state, owner)
+    phrasings = [line.strip() for line in faq.question.splitlines() if line.strip()]
+    if not phrasings:
+        raise unprocessable("the question is empty; give at least one phrasing")
     with mind.lock:
-        entry = mind.knowledge.add_faq(faq.question, faq.answer, source="api")
+        for phrasing in phrasings:  # the same answer stored again gains each line as another phrasing
+            entry = mind.knowledge.add_faq(phrasing, faq.answer, source="api")
     return FaqOut(id=entry.id, questions=list(entry.questions), answer=entry.answer)
 
 

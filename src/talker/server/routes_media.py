@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from talker.server.deps import Owner, State
-from talker.server.problems import not_found
+from talker.server.problems import Problem, not_found
 from talker.server.services import owner_dir, owner_settings
 from talker.server.uploads import UploadLimits, check_declared_length, receive
 
@@ -249,8 +249,12 @@ async def create_voice(request: Request, state: State, owner: Owner,
     embedding computed, and the nearest built-in voices blended; the similarity figures say how close it came.
     The first voice of a language takes longer (the built-in voices are measured once)."""
     from talker.tts.enroll import add_voice
+    from talker.tts.profiles import ProfileStore
 
     check_declared_length(request.headers.get("content-length"), VOICE_LIMITS, "audio")
+    if not replace and ProfileStore.for_settings(owner_settings(state.settings, owner)).find(name) is not None:
+        raise Problem(409, "Conflict", f"you already have a voice named {name}; send replace=true to replace it, "
+                      f"or DELETE /v1/voices/{name} first")
     incoming = owner_dir(state.settings, owner) / "incoming"
     upload = await receive(request.stream(), "audio", incoming, VOICE_LIMITS)
     settings = owner_settings(state.settings, owner)

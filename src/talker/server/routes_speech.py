@@ -11,9 +11,10 @@ from fastapi import APIRouter, Body
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from talker.errors import InputError
 from talker.server.audio_formats import MEDIA_TYPES, encode
 from talker.server.deps import Owner, State
-from talker.server.problems import Problem
+from talker.server.problems import Problem, unknown_voice
 from talker.server.services import owner_settings
 
 router = APIRouter(prefix="/v1")
@@ -118,4 +119,9 @@ async def _speak(state: Any, owner: str, text: str, voice: str | None, speed: fl
     if voice is None and male:
         voice = "zm_yunxi" if detect_language(text) == "zh" else "am_michael"
     prosody = Prosody(speed=speed, pitch=pitch, volume=volume)
-    return await anyio.to_thread.run_sync(lambda: synthesize_speech(settings, text, voice, prosody))
+    try:
+        return await anyio.to_thread.run_sync(lambda: synthesize_speech(settings, text, voice, prosody))
+    except InputError as error:
+        if str(error).startswith("unknown voice"):
+            raise unknown_voice(voice) from None
+        raise

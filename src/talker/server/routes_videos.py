@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from talker.server.deps import Owner, State
 from talker.server.jobs import JobRunner, JobStatus, JobStore, Progress
-from talker.server.problems import Problem, not_found, unprocessable
+from talker.server.problems import Problem, not_found, scrub_paths, unknown_voice, unprocessable
 from talker.server.routes_media import avatar_dir, find_stored, recording_dir
 from talker.server.services import owner_dir, owner_settings
 
@@ -79,6 +79,18 @@ def videos_dir(settings: Any, owner: str) -> Path:
 
 def _work(settings: Any) -> Any:
     def work(job: JobStatus, progress: Progress) -> str:
+        from talker.errors import InputError, TalkerError
+
+        portrait = avatar_dir(settings, job.owner) / job.params["avatar_file"]
+        try:
+            return make_video(job, progress)
+        except TalkerError as error:
+            if not portrait.is_file():
+                raise InputError("the avatar was deleted while the video was being made; upload it again") from None
+            roots = (settings.data_dir, settings.cache_dir, settings.models_dir)
+            raise type(error)(scrub_paths(str(error), roots)) from None
+
+    def make_video(job: JobStatus, progress: Progress) -> str:
         from talker.explainer import render_video, synthesize_speech
         from talker.tts.base import Prosody
 
@@ -139,8 +151,9 @@ def create_video(state: State, owner: Owner, request: Annotated[VideoRequest, Bo
         scale = request.size / max(avatar_meta["width"], avatar_meta["height"])
         x0, _, x1, _ = avatar_meta["face_box"]
         if (x1 - x0) * min(scale, 1.0) < state.settings.face.min_face_px:
+            needed = state.settings.face.min_face_px
             raise unprocessable(f"at size {request.size} the face would be {(x1 - x0) * scale:.0f} px across, below "
-                                f"the {state.settings.face.min_face_px} px needed; ask for a larger size or crop")
+                                f"the {needed} px needed; ask for a larger size (or leave it out)")
     params: dict[str, Any] = request.model_dump(exclude={"avatar", "audio"})
     params["avatar_file"] = avatar_meta["file"]
     if request.audio is not None:
@@ -156,8 +169,8 @@ def create_video(state: State, owner: Owner, request: Annotated[VideoRequest, Bo
         try:  # an unknown voice is the client's mistake: say so now, not when the job runs
             state.services.synthesizer(owner_settings(state.settings, owner)).voice(request.voice, "zh") \
                 if request.voice else None
-        except InputError as error:
-            raise unprocessable(str(error)) from None
+        except InputError:
+            raise unknown_voice(request.voice) from None
     store, runner = jobs_of(state)
     job = store.create(owner, "video", params)
     runner.submit(job)
