@@ -68,6 +68,7 @@ def main() -> None:
 
     data = Path(tempfile.mkdtemp(prefix="talker-bench-"))
     settings = Settings(data_dir=data)
+    settings = settings.model_copy(update={"server": settings.server.model_copy(update={"rate_per_minute": 10**6})})
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -100,13 +101,14 @@ def main() -> None:
         def run() -> float:
             started = time.perf_counter()
             with client.stream("POST", f"/v1/chat/sessions/{session}/messages", json={"text": text}) as response:
-                for line in response.iter_lines():
+                lines = response.iter_lines()
+                for line in lines:
                     if line.startswith("event: piece"):
                         elapsed = time.perf_counter() - started
                         break
                 else:
                     raise RuntimeError("no answer")
-                for _ in response.iter_lines():
+                for _ in lines:  # the rest of the answer
                     pass
             return elapsed
 
@@ -139,11 +141,11 @@ def main() -> None:
     while len(finished) < len(jobs):
         for job_id in jobs:
             if job_id not in finished:
-                job = client.get(f"/v1/videos/{job_id}").json()
+                job = client.get(f"/v1/videos/{job_id}").raise_for_status().json()
                 if job["state"] in ("succeeded", "failed", "cancelled"):
                     assert job["state"] == "succeeded", job
                     finished[job_id] = job
-        time.sleep(0.2)
+        time.sleep(0.5)
     wall = time.perf_counter() - started
     sampling = False
     sampler.join()
