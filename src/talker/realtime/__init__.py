@@ -1,0 +1,1 @@
+"""Real-time conversation: sessions, the outgoing timeline, barge-in and echo handling."""

@@ -1,0 +1,165 @@
+"""The outgoing audio timeline of a real-time session: turn ids, 20 ms frames, instant interruption.
+
+Audio is the master clock. Speech chunks of the current turn are cut into fixed frames and handed out
+one per tick by the transport; between turns the ticks carry silence (the line never stalls). A chunk
+stamped with an older turn id is dropped on arrival. Interrupting bumps the turn id and empties the
+queue at once, and remembers how far the cut turn had played, so the dialogue keeps only what was heard.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from talker.frames import WordTiming
+
+
+@dataclass(frozen=True)
+class AudioFrame:
+    """One tick of output. `turn` is 0 for silence between turns; `pts` is on the session's output timeline."""
+
+    turn: int
+    pts: float
+    samples: np.ndarray
+    speech: bool
+
+
+@dataclass
+class _Spoken:
+    """A queued chunk's text and word timings, placed on its turn's speech timeline (seconds)."""
+
+    text: str
+    first_char: int
+    start: float
+    duration: float
+    words: tuple[WordTiming, ...]
+
+
+@dataclass
+class _Turn:
+    id: int
+    text: str = ""
+    speech_seconds: float = 0.0  # how much audio this turn has queued so far
+    played_seconds: float = 0.0
+    spoken: list[_Spoken] = field(default_factory=list)
+
+
+class Playout:
+    """Thread-safe: producers enqueue from worker threads, the transport pulls frames from its own."""
+
+    def __init__(self, sample_rate: int = 48000, frame_ms: int = 20) -> None:
+        self.sample_rate = sample_rate
+        self.frame_samples = sample_rate * frame_ms // 1000
+        self._frames: deque[np.ndarray] = deque()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._turn = _Turn(0)
+        self._next_id = 1
+        self._ticks = 0
+        self._lock = threading.Lock()
+
+    @property
+    def turn(self) -> int:
+        return self._turn.id
+
+    @property
+    def speaking(self) -> bool:
+        with self._lock:
+            return bool(self._frames) or self._pending.size > 0
+
+    def start_turn(self) -> int:
+        """A new answer begins: anything still queued from the previous one is dropped."""
+        with self._lock:
+            self._turn = _Turn(self._next_id)
+            self._next_id += 1
+            self._frames.clear()
+            self._pending = np.zeros(0, dtype=np.float32)
+            return self._turn.id
+
+    def enqueue(self, turn: int, samples: np.ndarray, sample_rate: int, text: str = "",
+                words: tuple[WordTiming, ...] = (), pause_after: float = 0.0) -> bool:
+        """Queue a speech chunk of `turn`; False (and nothing queued) if that turn is no longer current."""
+        audio = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if sample_rate != self.sample_rate and audio.size:
+            import soxr
+
+            audio = np.asarray(soxr.resample(audio, sample_rate, self.sample_rate), dtype=np.float32)
+        if pause_after > 0:
+            audio = np.concatenate([audio, np.zeros(round(pause_after * self.sample_rate), dtype=np.float32)])
+        with self._lock:
+            if turn != self._turn.id or turn == 0:
+                return False
+            current = self._turn
+            current.spoken.append(_Spoken(text, len(current.text), current.speech_seconds,
+                                          audio.size / self.sample_rate, words))
+            current.text += text
+            current.speech_seconds += audio.size / self.sample_rate
+            joined = np.concatenate([self._pending, audio])
+            whole = joined.size // self.frame_samples * self.frame_samples
+            for start in range(0, whole, self.frame_samples):
+                self._frames.append(joined[start:start + self.frame_samples])
+            self._pending = joined[whole:]
+            return True
+
+    def finish_turn(self, turn: int) -> None:
+        """The turn has no more audio: its last partial frame is padded out and queued."""
+        with self._lock:
+            if turn == self._turn.id and self._pending.size:
+                padded = np.zeros(self.frame_samples, dtype=np.float32)
+                padded[:self._pending.size] = self._pending
+                self._frames.append(padded)
+                self._pending = np.zeros(0, dtype=np.float32)
+
+    def next_frame(self) -> AudioFrame:
+        """The next 20 ms to send: the current turn's speech, or silence."""
+        with self._lock:
+            pts = self._ticks * self.frame_samples / self.sample_rate
+            self._ticks += 1
+            if self._frames:
+                frame = self._frames.popleft()
+                self._turn.played_seconds += self.frame_samples / self.sample_rate
+                return AudioFrame(self._turn.id, pts, frame, True)
+            return AudioFrame(0, pts, np.zeros(self.frame_samples, dtype=np.float32), False)
+
+    def interrupt(self) -> tuple[int, int]:
+        """Stop at once: drop every queued frame and bump the turn. Returns (cut turn id, characters heard)."""
+        with self._lock:
+            cut = self._turn
+            heard = heard_chars(cut)
+            self._frames.clear()
+            self._pending = np.zeros(0, dtype=np.float32)
+            self._turn = _Turn(self._next_id)
+            self._next_id += 1
+            return cut.id, heard
+
+    def heard(self) -> int:
+        """Characters of the current turn's text the listener has heard so far."""
+        with self._lock:
+            return heard_chars(self._turn)
+
+
+def heard_chars(turn: _Turn) -> int:
+    """How much of a turn's text was heard: whole chunks before the play position, and within the chunk being
+    played, the words that ended before it (a word cut in the middle counts as not heard)."""
+    played = turn.played_seconds
+    starts = [s.start for s in turn.spoken]
+    index = bisect.bisect_right(starts, played) - 1
+    if index < 0:
+        return 0
+    chunk = turn.spoken[index]
+    into = played - chunk.start
+    if into >= chunk.duration - 1e-6:
+        return chunk.first_char + len(chunk.text)
+    heard_until = 0
+    cursor = 0
+    for word in chunk.words:
+        found = chunk.text.find(word.text, cursor)
+        if found < 0:
+            continue
+        cursor = found + len(word.text)
+        if word.end <= into:
+            heard_until = cursor
+    return chunk.first_char + heard_until
