@@ -160,6 +160,6 @@ def heard_chars(turn: _Turn) -> int:
         if found < 0:
             continue
         cursor = found + len(word.text)
-        if word.end <= into:
+        if word.end <= into + 1e-6:  # played time adds up 20 ms at a time: allow for rounding
             heard_until = cursor
     return chunk.first_char + heard_until
