@@ -129,7 +129,8 @@ class Conversation:
                 return
             for chunk in chunks:
                 self.playout.enqueue(turn, chunk.samples, chunk.sample_rate, chunk.text, tuple(chunk.words),
-                                     pause_after=getattr(chunk, "pause_after", 0.0))
+                                     pause_after=getattr(chunk, "pause_after", 0.0),
+                                     phonemes=tuple(getattr(chunk, "phonemes", ())))
             if times.first_audio_ready is None:
                 times.first_audio_ready = self._clock()
                 self._set_state("speaking")

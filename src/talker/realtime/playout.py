@@ -4,6 +4,11 @@ Audio is the master clock. Speech chunks of the current turn are cut into fixed 
 one per tick by the transport; between turns the ticks carry silence (the line never stalls). A chunk
 stamped with an older turn id is dropped on arrival. Interrupting bumps the turn id and empties the
 queue at once, and remembers how far the cut turn had played, so the dialogue keeps only what was heard.
+
+The animator reads the video side from here too: `position()` is the turn and the time on that turn's speech
+timeline of the frame most recently handed out, `phonemes(turn)` and `words(turn)` the timings queued so far on
+the same timeline, and `elapsed` the session's output clock. A few turns are remembered after they end, so a
+frame already handed out can still be drawn after an interruption.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from talker.frames import WordTiming
+from talker.frames import PhonemeTiming, WordTiming
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,12 @@ class _Turn:
     speech_seconds: float = 0.0  # how much audio this turn has queued so far
     played_seconds: float = 0.0
     spoken: list[_Spoken] = field(default_factory=list)
+    # Timings on the turn's speech timeline; tuples replaced (never mutated) so readers can keep them.
+    phonemes: tuple[PhonemeTiming, ...] = ()
+    words: tuple[WordTiming, ...] = ()
+
+
+_REMEMBERED_TURNS = 4  # turns whose timings stay readable after they end
 
 
 class Playout:
@@ -59,6 +70,8 @@ class Playout:
         self._turn = _Turn(0)
         self._next_id = 1
         self._ticks = 0
+        self._position: tuple[int, float] | None = None
+        self._recent: dict[int, _Turn] = {}
         self._lock = threading.Lock()
 
     @property
@@ -70,18 +83,33 @@ class Playout:
         with self._lock:
             return bool(self._frames) or self._pending.size > 0
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds of output (speech or silence) handed out so far: the session's clock."""
+        with self._lock:
+            return self._ticks * self.frame_samples / self.sample_rate
+
     def start_turn(self) -> int:
         """A new answer begins: anything still queued from the previous one is dropped."""
         with self._lock:
-            self._turn = _Turn(self._next_id)
-            self._next_id += 1
+            self._new_turn()
             self._frames.clear()
             self._pending = np.zeros(0, dtype=np.float32)
             return self._turn.id
 
+    def _new_turn(self) -> None:
+        self._turn = _Turn(self._next_id)
+        self._next_id += 1
+        self._recent[self._turn.id] = self._turn
+        while len(self._recent) > _REMEMBERED_TURNS:
+            del self._recent[min(self._recent)]
+
     def enqueue(self, turn: int, samples: np.ndarray, sample_rate: int, text: str = "",
-                words: tuple[WordTiming, ...] = (), pause_after: float = 0.0) -> bool:
-        """Queue a speech chunk of `turn`; False (and nothing queued) if that turn is no longer current."""
+                words: tuple[WordTiming, ...] = (), pause_after: float = 0.0,
+                phonemes: tuple[PhonemeTiming, ...] = ()) -> bool:
+        """Queue a speech chunk of `turn`; False (and nothing queued) if that turn is no longer current.
+
+        `words` and `phonemes` are timed from the chunk's start; they are placed on the turn's timeline."""
         audio = np.asarray(samples, dtype=np.float32).reshape(-1)
         if sample_rate != self.sample_rate and audio.size:
             import soxr
@@ -93,8 +121,10 @@ class Playout:
             if turn != self._turn.id or turn == 0:
                 return False
             current = self._turn
-            current.spoken.append(_Spoken(text, len(current.text), current.speech_seconds,
-                                          audio.size / self.sample_rate, words))
+            offset = current.speech_seconds
+            current.spoken.append(_Spoken(text, len(current.text), offset, audio.size / self.sample_rate, words))
+            current.words += tuple(WordTiming(w.text, w.start + offset, w.end + offset) for w in words)
+            current.phonemes += tuple(PhonemeTiming(p.phoneme, p.start + offset, p.end + offset) for p in phonemes)
             current.text += text
             current.speech_seconds += audio.size / self.sample_rate
             joined = np.concatenate([self._pending, audio])
@@ -121,8 +151,29 @@ class Playout:
             if self._frames:
                 frame = self._frames.popleft()
                 self._turn.played_seconds += self.frame_samples / self.sample_rate
+                self._position = (self._turn.id, self._turn.played_seconds)
                 return AudioFrame(self._turn.id, pts, frame, True)
+            self._position = None
             return AudioFrame(0, pts, np.zeros(self.frame_samples, dtype=np.float32), False)
+
+    def position(self) -> tuple[int, float] | None:
+        """What the frame most recently handed out carries: (turn id, seconds of that turn's speech handed out up
+        to the frame's end), or None if it was silence. The frame itself spans the last 20 ms before that time."""
+        with self._lock:
+            return self._position
+
+    def phonemes(self, turn: int) -> tuple[PhonemeTiming, ...]:
+        """The phoneme timings queued so far for `turn`, on its speech timeline (empty for a turn long gone).
+        The same tuple is returned until the turn's next chunk arrives."""
+        with self._lock:
+            found = self._recent.get(turn)
+            return found.phonemes if found else ()
+
+    def words(self, turn: int) -> tuple[WordTiming, ...]:
+        """The word timings queued so far for `turn`, on its speech timeline."""
+        with self._lock:
+            found = self._recent.get(turn)
+            return found.words if found else ()
 
     def interrupt(self) -> tuple[int, int]:
         """Stop at once: drop every queued frame and bump the turn. Returns (cut turn id, characters heard)."""
@@ -131,8 +182,7 @@ class Playout:
             heard = heard_chars(cut)
             self._frames.clear()
             self._pending = np.zeros(0, dtype=np.float32)
-            self._turn = _Turn(self._next_id)
-            self._next_id += 1
+            self._new_turn()
             return cut.id, heard
 
     def heard(self) -> int:
