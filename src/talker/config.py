@@ -132,6 +132,10 @@ class ServerSettings(BaseModel):
     max_json_bytes: int = Field(1_000_000, ge=1024, description="largest JSON request body")
     max_text_chars: int = Field(20_000, ge=100, description="longest text for speech or a video script")
     video_workers: int = Field(1, ge=1, le=16, description="video jobs rendered at once")
+    realtime_sessions: int = Field(4, ge=1, le=64, description="live real-time conversations at once")
+    realtime_idle_timeout: float = Field(
+        120.0, gt=0, description="seconds without speech or messages before a real-time session ends"
+    )
 
 
 class Settings(BaseSettings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
             start()
         yield
         for stop in state.extras.get("on_stop", []):
-            stop()
+            if inspect.isawaitable(stopped := stop()):
+                await stopped
         state.services.close()
         state.auth.keys.close()
 
@@ -80,13 +82,15 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
         routes_knowledge,
         routes_media,
         routes_meta,
+        routes_realtime,
         routes_speech,
         routes_videos,
     )
 
     routes_videos.install(state)
+    routes_realtime.install(state)
     for module in (routes_meta, routes_media, routes_videos, routes_speech, routes_asr, routes_chat,
-                   routes_knowledge):
+                   routes_knowledge, routes_realtime):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     return app
 
