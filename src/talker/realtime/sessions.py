@@ -314,6 +314,7 @@ class RealtimeSessions:
         """Wire the parts together on the event loop."""
         from talker.realtime.conversation import Conversation
         from talker.realtime.transport import PROTOCOL, VIDEO_FPS, PeerTransport
+        from talker.realtime.watch import BargeInWatch
 
         session_id = ID_PREFIX + secrets.token_hex(8)
         holder: dict[str, RealtimeSession] = {}
@@ -334,8 +335,11 @@ class RealtimeSessions:
 
         hearing = GuardedHearing(parts.transcriber)
         playout = Playout(48000)
+        # Barge-in has its own VAD state: the transcriber's detector is busy following the user's turns.
+        watch = BargeInWatch(self._state.services.vad().detector(self.settings.asr.vad).probability, playout)
         conversation = Conversation(SafeEngine(parts.engine, report), parts.memory_session,
-                                    Speaker(parts.synthesizer, parts.voice, report), playout, emit, hearing=hearing)
+                                    Speaker(parts.synthesizer, parts.voice, report), playout, emit, hearing=hearing,
+                                    interrupter=watch)
         height, width = parts.first_frame.shape[:2]
         hello = {"type": "hello", "protocol": PROTOCOL, "session": session_id, "server": __version__,
                  "audio": {"codec": "opus", "rate": 48000},
@@ -349,7 +353,7 @@ class RealtimeSessions:
                 holder["session"].touch()
 
         transport = PeerTransport(conversation, parts.face, parts.first_frame, hello, activity, closed,
-                                  speech_db=SPEECH_DB)
+                                  speech_db=SPEECH_DB, on_audio_sent=watch.played)
         session = RealtimeSession(session_id, owner, avatar_id, parts.voice, language, parts.memory_session,
                                   time.time(), conversation, hearing, transport, parts.face)
         holder["session"] = session

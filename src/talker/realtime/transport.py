@@ -197,8 +197,9 @@ class PeerTransport:
 
     def __init__(self, conversation: Conversation, face: Face, first_frame: np.ndarray, hello: dict[str, Any],
                  activity: Callable[[], None], closed: Callable[[str], Awaitable[None]],
-                 speech_db: float = -45.0) -> None:
+                 speech_db: float = -45.0, on_audio_sent: Callable[[AudioFrame], None] | None = None) -> None:
         self.conversation = conversation
+        self._on_audio_sent = on_audio_sent
         self._face = face
         self._first_frame = first_frame
         self._hello = hello
@@ -255,6 +256,8 @@ class PeerTransport:
     # ----------------------------------------------------------------------------------------- media
 
     def _on_frame_sent(self, frame: AudioFrame) -> None:
+        if self._on_audio_sent is not None:
+            self._on_audio_sent(frame)
         self.conversation.on_frame_sent(frame.turn, frame.speech)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
