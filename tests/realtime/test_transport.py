@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import fractions
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ import pytest
 
 from talker.config import Settings
 from talker.models.kit import ModelKit
+from tests.live_server import serving
 
 SPEECH = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
 PORTRAIT = Path(__file__).resolve().parents[2] / "src" / "talker" / "data" / "sample_portrait.jpg"
@@ -44,18 +44,9 @@ class Live:
         return httpx.AsyncClient(base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=60.0)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, settings: Settings, kit: ModelKit) -> Iterator[Live]:
     """The app under uvicorn with the echo LLM and a limit of two conversations; ICE on 127.0.0.1 only."""
-    import aioice.ice
-    import uvicorn
-
     from talker.server.app import create_app, keys_path
     from talker.server.keys import KeyStore
 
@@ -68,20 +59,9 @@ def live(tmp_path_factory: pytest.TempPathFactory, settings: Settings, kit: Mode
     _, key_a = store.create("alice")
     _, key_b = store.create("bob")
     store.close()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-        app = create_app(own, require_keys=True)
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, name="realtime-test-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert server.started, "the test server did not start"
-        yield Live(f"http://127.0.0.1:{port}", key_a, key_b, app.state.talker.extras["realtime"])
-        server.should_exit = True
-        thread.join(timeout=30)
+    app = create_app(own, require_keys=True)
+    with serving(app, loopback_ice=True) as url:
+        yield Live(url, key_a, key_b, app.state.talker.extras["realtime"])
 
 
 @pytest.fixture(scope="module")

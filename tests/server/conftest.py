@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +10,7 @@ import httpx
 import pytest
 
 from talker.config import Settings
+from tests.live_server import serving
 
 
 @dataclass(frozen=True)
@@ -28,12 +27,6 @@ class LiveServer:
         return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def server_settings(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Settings:
     data = tmp_path_factory.mktemp("server-data")
@@ -42,8 +35,6 @@ def server_settings(tmp_path_factory: pytest.TempPathFactory, settings: Settings
 
 @pytest.fixture(scope="session")
 def live_server(server_settings: Settings) -> Iterator[LiveServer]:
-    import uvicorn
-
     from talker.server.app import create_app, keys_path
     from talker.server.keys import KeyStore
 
@@ -51,21 +42,8 @@ def live_server(server_settings: Settings) -> Iterator[LiveServer]:
     _, key_a = store.create("alice")
     _, key_b = store.create("bob")
     store.close()
-    port = _free_port()
-    app = create_app(server_settings, require_keys=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="test-server", daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(200):
-        if server.started:
-            started.set()
-            break
-        started.wait(0.05)
-    assert server.started, "the test server did not start"
-    yield LiveServer(f"http://127.0.0.1:{port}", server_settings, key_a, key_b)
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(create_app(server_settings, require_keys=True)) as url:
+        yield LiveServer(url, server_settings, key_a, key_b)
 
 
 def data_files(root: Path) -> set[Path]:

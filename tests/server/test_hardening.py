@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.server.conftest import LiveServer, _free_port, data_files
+from tests.live_server import free_port
+from tests.server.conftest import LiveServer, data_files
 
 pytestmark = pytest.mark.models
 PORTRAIT = Path(__file__).resolve().parents[2] / "src" / "talker" / "data" / "sample_portrait.jpg"
@@ -142,7 +143,7 @@ def test_a_job_survives_the_server_being_killed(tmp_path: Path) -> None:
     store = KeyStore(keys_path(Settings(data_dir=settings_dir)))
     _, key = store.create("restart")
     store.close()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {key}"}
     script = "。".join(["今天我们来介绍一下数字人的工作原理和使用方法"] * 3) + "。"

@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
         routes_realtime,
         routes_speech,
         routes_videos,
+        routes_web,
     )
 
     routes_videos.install(state)
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
     for module in (routes_meta, routes_media, routes_videos, routes_speech, routes_asr, routes_chat,
                    routes_knowledge, routes_realtime):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(routes_web.router)
     return app
 
 
