@@ -17,7 +17,7 @@ PIP_NOISE := is ignored: it is neither a file nor a directory
 LIBRIVOX := /usr/share/pocketsphinx/test/data/librivox
 
 help:
-	@echo "make demo   - install, assemble models, speak and render Chinese and English samples into $(OUT)/"
+	@echo "make demo   - install, assemble models, speak and render samples into $(OUT)/, then serve the page"
 	@echo "make test   - install, assemble models, run the test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - measure TTS, face and ASR speed and write BENCHMARKS.md"
@@ -58,6 +58,8 @@ demo: models
 	@$(BIN)/talker video --portrait src/talker/data/sample_portrait.jpg --text-file docs/scripts/explainer_en.txt \
 		--voice af_heart -o $(OUT)/explainer_en.mp4
 	@echo "demo written to $(OUT)/: demo_zh.wav demo_zh.json demo_en.wav demo_en.json explainer_zh.mp4 explainer_en.mp4"
+	@echo "now talk to the avatar: open http://127.0.0.1:8000/ in Chromium or Firefox (Ctrl-C stops the server)"
+	@$(BIN)/talker serve --port 8000
 
 test: models test-data
 	@$(BIN)/ruff check -q src tests bench
