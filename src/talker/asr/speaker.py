@@ -7,10 +7,9 @@ windows, 10 ms hop), read in 80-frame (0.8 s) windows. The front-end is plain nu
 
 from __future__ import annotations
 
-import threading
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -97,27 +96,6 @@ def windows(features: np.ndarray) -> np.ndarray:
     return np.stack([features[s:s + WINDOW_FRAMES] for s in starts]).astype(np.float32)
 
 
-class _SharedSession:
-    """The ONNX encoder, loaded once per process under a lock."""
-
-    _lock = threading.Lock()
-    _loaded: ClassVar[dict[tuple[str, int], Any]] = {}
-
-    @classmethod
-    def get(cls, model: Path, threads: int) -> Any:
-        key = (str(model), threads)
-        with cls._lock:
-            if key not in cls._loaded:
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3
-                cls._loaded[key] = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-            return cls._loaded[key]
-
-
 class SpeakerEmbedder:
     """Unit-length d-vectors of 16 kHz mono speech; the same speaker scores a higher cosine."""
 
@@ -131,7 +109,9 @@ class SpeakerEmbedder:
     def embed(self, samples_16k: np.ndarray) -> np.ndarray:
         """The speaker's d-vector (float32, L2-normalised, 256-d): the mean of per-window unit vectors."""
         batches = windows(log_mel(samples_16k))
-        session = _SharedSession.get(self.model_path, self._threads)
+        from talker.onnx import shared_session
+
+        session = shared_session(self.model_path, self._threads)
         parts = [session.run(["embedding"], {"mel_window": batches[i:i + self._batch]})[0]
                  for i in range(0, len(batches), self._batch)]
         per_window = np.concatenate(parts).astype(np.float64)

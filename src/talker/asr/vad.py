@@ -8,11 +8,10 @@ or a cough is not a turn) and a hang-over (so a short pause inside a sentence is
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -54,26 +53,14 @@ class SpeechSegment:
 class SileroModel:
     """The Silero VAD ONNX session, loaded once per process and shared by every detector."""
 
-    _lock = threading.Lock()
-    _sessions: ClassVar[dict[str, Any]] = {}
-
     def __init__(self, model_path: Path) -> None:
         self._path = model_path
 
     def session(self) -> Any:
-        key = str(self._path)
-        with self._lock:
-            if key not in self._sessions:
-                import onnxruntime as ort
+        from talker.onnx import shared_session
 
-                options = ort.SessionOptions()
-                # One window is a few microseconds of work: threads would cost more than they save.
-                options.intra_op_num_threads = 1
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3
-                self._sessions[key] = ort.InferenceSession(str(self._path), options,
-                                                           providers=["CPUExecutionProvider"])
-            return self._sessions[key]
+        # One window is a few microseconds of work: threads would cost more than they save.
+        return shared_session(self._path, 1)
 
     def detector(self, settings: VADSettings | None = None) -> SpeechDetector:
         """A fresh detector for one audio stream."""

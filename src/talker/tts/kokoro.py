@@ -52,15 +52,11 @@ class _SharedModel:
         key = (str(model), str(voices), threads)
         with cls._lock:
             if key not in cls._loaded:
-                import onnxruntime as ort
                 from kokoro_onnx import Kokoro
 
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3
-                session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-                cls._loaded[key] = Kokoro.from_session(session, str(voices))
+                from talker.onnx import shared_session
+
+                cls._loaded[key] = Kokoro.from_session(shared_session(model, threads), str(voices))
             return cls._loaded[key]
 
 
