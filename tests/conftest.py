@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
 from talker.config import Settings
 from talker.models.kit import ModelKit
+
+SAMPLE_PORTRAIT = Path(__file__).resolve().parents[1] / "src" / "talker" / "data" / "sample_portrait.jpg"
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +79,19 @@ def chinese_speech(synthesizer) -> list[tuple[str, np.ndarray]]:  # type: ignore
         audio = np.concatenate([c.samples for c in chunks])
         spoken.append((sentence, np.asarray(soxr.resample(audio, chunks[0].sample_rate, 16000), dtype=np.float32)))
     return spoken
+
+
+@pytest.fixture(scope="session")
+def analyzer(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The MediaPipe landmarker, opened once for the whole run (a fresh analysis cache)."""
+    from talker.face.portrait import create_analyzer
+
+    cached = settings.model_copy(update={"cache_dir": tmp_path_factory.mktemp("cache")})
+    with create_analyzer(cached) as face_analyzer:
+        yield face_analyzer
+
+
+@pytest.fixture(scope="session")
+def portrait(analyzer: Any) -> Any:
+    """The sample portrait, analysed once."""
+    return analyzer.analyze(SAMPLE_PORTRAIT)

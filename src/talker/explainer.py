@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,11 +103,12 @@ def load_speech(audio: Path, timings: Path) -> Speech:
     return Speech(samples, rate, tuple(phonemes), tuple(words))
 
 
-def speech_from_audio(settings: Settings, audio: Path) -> Speech:
+def speech_from_audio(settings: Settings, audio: Path, transcriber: Any = None) -> Speech:
     """Recorded speech in any format without a timings file: the timings are recovered from the audio
     (words by Whisper, phonemes by the G2P, spread over each word; loudness alone if no words are heard).
 
-    The audio keeps the file's own sample rate when AAC can carry it (else 48 kHz).
+    The audio keeps the file's own sample rate when AAC can carry it (else 48 kHz). A server passes a
+    `transcriber` built on its already loaded recogniser.
     """
     from talker.face.audio_timings import timings_from_audio
     from talker.media.audio_decode import load_audio
@@ -115,7 +117,7 @@ def speech_from_audio(settings: Settings, audio: Path) -> Speech:
     samples = load_audio(audio, rate)
     if samples.size == 0:
         raise InputError(f"{audio} holds no audio")
-    phonemes, words = timings_from_audio(settings, samples, rate)
+    phonemes, words = timings_from_audio(settings, samples, rate, transcriber=transcriber)
     return Speech(samples, rate, phonemes, words)
 
 

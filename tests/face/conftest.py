@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
-
-from talker.config import Settings
-from talker.face.portrait import FaceAnalyzer, Portrait, create_analyzer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src" / "talker" / "data" / "sample_portrait.jpg"
-
-
-@pytest.fixture(scope="session")
-def analyzer(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaceAnalyzer]:
-    cached = settings.model_copy(update={"cache_dir": tmp_path_factory.mktemp("cache")})
-    with create_analyzer(cached) as analyzer:
-        yield analyzer
-
-
-@pytest.fixture(scope="session")
-def portrait(analyzer: FaceAnalyzer) -> Portrait:
-    return analyzer.analyze(SAMPLE)
 
 
 def mouth_gap(landmarks: np.ndarray) -> float:

@@ -6,19 +6,17 @@ Video runs at 25 fps and the transport pulls two 20 ms audio frames per video fr
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from talker.config import Settings
-from talker.face.portrait import FaceAnalyzer, Portrait, create_analyzer
+from talker.face.portrait import FaceAnalyzer, Portrait
 from talker.face.pose import FacePose
 from talker.frames import PhonemeTiming, WordTiming
 from talker.realtime.animator import Animator
 from talker.realtime.playout import Playout
-from tests.face.conftest import SAMPLE, eye_openness, mouth_gap
+from tests.face.conftest import eye_openness, mouth_gap
 
 FPS = 25
 RATE = 48000
@@ -58,18 +56,6 @@ def _gap(analyzer: FaceAnalyzer, image: np.ndarray) -> float:
     found = analyzer.measure(np.ascontiguousarray(image))
     assert found is not None, "the landmarker lost the face in a video frame"
     return mouth_gap(found[0])
-
-
-@pytest.fixture(scope="module")
-def analyzer(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaceAnalyzer]:
-    cached = settings.model_copy(update={"cache_dir": tmp_path_factory.mktemp("cache")})
-    with create_analyzer(cached) as analyzer:
-        yield analyzer
-
-
-@pytest.fixture(scope="module")
-def portrait(analyzer: FaceAnalyzer) -> Portrait:
-    return analyzer.analyze(SAMPLE)
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def jobs_of(state: Any) -> tuple[JobStore, JobRunner]:
 def install(state: Any) -> None:
     """Create the job store and runner; they start and stop with the app."""
     store = JobStore(state.settings.data_dir / "server" / "jobs.db")
-    runner = JobRunner(store, _work(state.settings), workers=state.settings.server.video_workers)
+    runner = JobRunner(store, _work(state.settings, state.services), workers=state.settings.server.video_workers)
     state.extras["jobs"] = (store, runner)
     state.extras.setdefault("on_start", []).append(runner.start)
 
@@ -77,7 +77,7 @@ def videos_dir(settings: Any, owner: str) -> Path:
     return owner_dir(settings, owner) / "videos"
 
 
-def _work(settings: Any) -> Any:
+def _work(settings: Any, services: Any) -> Any:
     def work(job: JobStatus, progress: Progress) -> str:
         from talker.errors import InputError, TalkerError
 
@@ -111,7 +111,8 @@ def _work(settings: Any) -> Any:
         else:
             from talker.explainer import speech_from_audio
 
-            speech = speech_from_audio(own, recording_dir(settings, job.owner) / params["audio_file"])
+            speech = speech_from_audio(own, recording_dir(settings, job.owner) / params["audio_file"],
+                                       transcriber=services.file_transcriber(None))
         output = videos_dir(settings, job.owner) / f"{job.id}.mp4"
         output.parent.mkdir(parents=True, exist_ok=True)
 
