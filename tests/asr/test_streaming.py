@@ -75,6 +75,11 @@ def test_partials_come_before_the_end_and_the_final_equals_batch(
     assert all(recognizer.calls.count(size) == 1 for size in final_sizes), recognizer.calls
     turns = [e for e in events if e.kind == "end_of_turn"]
     assert [t.text for t in turns] == [f.text for f in finals]
+    # Each turn's words were offered as its likely end during the silence, before the VAD ended the speech.
+    for end, turn in zip(ends, turns, strict=True):
+        likely = [e for e in events if e.kind == "likely_end" and e.segment == end.segment]
+        assert likely and likely[-1].text == turn.text and likely[-1].time < end.time
+        assert likely[-1].reason == turn.reason
 
 
 @pytest.mark.models

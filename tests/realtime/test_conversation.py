@@ -97,8 +97,8 @@ def test_an_answer_plays_out_and_is_remembered_whole_plumbing(memory: MemoryStor
 def test_barge_in_stops_the_audio_at_once_and_memory_keeps_what_was_heard_plumbing(memory: MemoryStore) -> None:
     talking_over = {"now": False}
 
-    def interrupter(samples: np.ndarray, stream_time: float) -> bool:
-        return talking_over["now"]
+    def interrupter(samples: np.ndarray, stream_time: float) -> str:
+        return "barge-in" if talking_over["now"] else "clear"
 
     async def scenario() -> None:
         conversation, events, session = _conversation(memory, interrupter)
@@ -126,9 +126,9 @@ def test_barge_in_stops_the_audio_at_once_and_memory_keeps_what_was_heard_plumbi
 def test_echo_of_the_avatar_does_not_interrupt_plumbing(memory: MemoryStore) -> None:
     heard_windows = []
 
-    def interrupter(samples: np.ndarray, stream_time: float) -> bool:
+    def interrupter(samples: np.ndarray, stream_time: float) -> str:
         heard_windows.append(stream_time)
-        return False  # what the echo gate says when the microphone hears only the avatar
+        return "clear"  # what the echo gate says when the microphone hears only the avatar
 
     async def scenario() -> None:
         conversation, _, session = _conversation(memory, interrupter)
@@ -158,5 +158,147 @@ def test_a_new_question_replaces_the_answer_in_progress_plumbing(memory: MemoryS
         assert texts[1][0] == "assistant" and texts[1][2] and texts[1][1] == "第一"
         assert texts[2:] == [("user", "第二个。", False), ("assistant", "第二个。", False)]
         assert [e["reason"] for e in events if e["type"] == "interrupted"] == ["typed"]
+
+    asyncio.run(scenario())
+
+
+def test_a_possible_barge_in_pauses_the_answer_and_a_cough_lets_it_go_on_plumbing(memory: MemoryStore) -> None:
+    verdict = {"now": "clear"}
+
+    def interrupter(samples: np.ndarray, stream_time: float) -> str:
+        return verdict["now"]
+
+    async def scenario() -> None:
+        conversation, events, session = _conversation(memory, interrupter)
+        await conversation.say("我们明天见。")
+        await _until_speaking(conversation)
+        assert all(await _play(conversation, 0.2))
+        verdict["now"] = "candidate"
+        await conversation.hear(np.zeros(320, dtype=np.float32))
+        paused = await _play(conversation, 0.3)
+        assert not any(paused), "the avatar went on speaking over a possible barge-in"
+        times = conversation.turns[-1]
+        assert times.paused is not None and times.stopped is not None
+        verdict["now"] = "clear"  # it was a cough
+        await conversation.hear(np.zeros(320, dtype=np.float32))
+        rest = await _play(conversation, 1.0)
+        assert sum(rest) == 30 - 10, "the answer did not go on from where it paused"
+        assert conversation.state == "listening" and not any(e["type"] == "interrupted" for e in events)
+        last = memory.turns(session)[-1]
+        assert (last.role, last.text, last.interrupted) == ("assistant", "我们明天见。", False)
+
+    asyncio.run(scenario())
+
+
+@dataclass(frozen=True)
+class Heard:
+    """A recogniser event as `talker.asr.streaming.ListenEvent` has it (plumbing)."""
+
+    kind: str
+    text: str = ""
+    reason: str = ""
+    end: float = 0.0
+    language: str = "zh"
+
+
+class ScriptedHearing:
+    """Hands out the events queued by the test on the next `feed` (plumbing for the recogniser)."""
+
+    def __init__(self) -> None:
+        self.queued: list[Heard] = []
+
+    def feed(self, samples: np.ndarray) -> list[Heard]:
+        events, self.queued = self.queued, []
+        return events
+
+    def close(self) -> None:
+        pass
+
+
+def _listening(memory: MemoryStore) -> tuple[Conversation, ScriptedHearing, list[dict[str, Any]], str]:
+    events: list[dict[str, Any]] = []
+    session = memory.create_session(owner="test")
+    hearing = ScriptedHearing()
+    engine = DialogueEngine(EchoLLM(), memory, DEFAULT_PERSONA)
+    conversation = Conversation(engine, session, fake_speak, Playout(48000), events.append, hearing=hearing)
+    return conversation, hearing, events, session
+
+
+async def _hear(conversation: Conversation, hearing: ScriptedHearing, *events: Heard) -> None:
+    hearing.queued = list(events)
+    await conversation.hear(np.zeros(320, dtype=np.float32))
+
+
+async def _until_prepared(conversation: Conversation) -> None:
+    for _ in range(1000):
+        prepared = conversation._prepared
+        if prepared is not None and prepared.times.first_piece is not None:
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the answer was never prepared")
+
+
+def test_an_answer_prepared_before_the_end_of_the_turn_is_used_when_the_turn_ends_so_plumbing(
+        memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, events, session = _listening(memory)
+        await _hear(conversation, hearing, Heard("likely_end", "几点开门？", "question"))
+        await _until_prepared(conversation)
+        assert conversation.state == "listening" and not memory.turns(session), "prepared answers stay unseen"
+        assert not any(await _play(conversation, 0.1))
+        await _hear(conversation, hearing, Heard("end_of_turn", "几点开门？", "question", end=0.0))
+        await _until_speaking(conversation)
+        assert sum(await _play(conversation, 1.0)) == 25
+        latency = next(e for e in events if e["type"] == "latency")
+        assert latency["prepared"] is True
+        assert latency["first_piece_ms"] <= latency["end_of_turn_ms"] <= latency["first_audio_sent_ms"]
+        assert [(t.role, t.text) for t in memory.turns(session)] == [
+            ("user", "几点开门？"), ("assistant", "几点开门？")]
+
+    asyncio.run(scenario())
+
+
+def test_a_prepared_answer_is_dropped_when_the_user_goes_on_plumbing(memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, events, session = _listening(memory)
+        await _hear(conversation, hearing, Heard("likely_end", "我想问一下。", "complete"))
+        await _until_prepared(conversation)
+        await _hear(conversation, hearing, Heard("partial", "我想问一下明天"))
+        assert conversation._prepared is None
+        await _hear(conversation, hearing, Heard("end_of_turn", "我想问一下明天下雨吗？", "question"))
+        await _until_speaking(conversation)
+        sent = await _play(conversation, 1.5)
+        assert sum(sent) == 55  # 11 characters: the whole question read back, nothing of the dropped answer
+        latency = next(e for e in events if e["type"] == "latency")
+        assert latency["prepared"] is False
+        assert [(t.role, t.text) for t in memory.turns(session)] == [
+            ("user", "我想问一下明天下雨吗？"), ("assistant", "我想问一下明天下雨吗？")]
+
+    asyncio.run(scenario())
+
+
+def test_a_prepared_answer_for_other_words_is_not_played_plumbing(memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, _, session = _listening(memory)
+        await _hear(conversation, hearing, Heard("likely_end", "你好。", "complete"))
+        await _until_prepared(conversation)
+        await _hear(conversation, hearing, Heard("end_of_turn", "你好吗？", "question"))
+        await _until_speaking(conversation)
+        assert sum(await _play(conversation, 1.0)) == 20
+        assert [t.text for t in memory.turns(session)] == ["你好吗？", "你好吗？"]
+
+    asyncio.run(scenario())
+
+
+def test_chunks_of_a_cut_turn_are_dropped_when_they_arrive_late_plumbing(memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, _, _ = _conversation(memory)
+        await conversation.say("第一句话。")
+        await _until_speaking(conversation)
+        old_turn = conversation.playout.turn
+        await conversation.interrupt(reason="stopped")
+        late = conversation.playout.enqueue(old_turn, np.full(4800, 0.1, dtype=np.float32), 48000, "迟到")
+        assert late is False
+        assert not any(await _play(conversation, 0.5)), "a frame of the cut turn went out"
 
     asyncio.run(scenario())

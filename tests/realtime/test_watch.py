@@ -26,7 +26,8 @@ def _speech(synthesizer: object, text: str, voice: str) -> tuple[np.ndarray, int
     return chunk.samples, chunk.sample_rate
 
 
-def _run(settings: Settings, synthesizer: object, user_speaks: bool) -> bool:
+def _run(settings: Settings, synthesizer: object, user_speaks: bool) -> list[str]:
+    """The watch's verdicts, one per 20 ms tick, until it calls a barge-in (or the answer ends)."""
     from talker.asr.vad import create
 
     clock = Clock()
@@ -44,17 +45,26 @@ def _run(settings: Settings, synthesizer: object, user_speaks: bool) -> bool:
     delay = 3200  # the loop delay: 200 ms at 16 kHz
     echo = 0.3 * np.concatenate([np.zeros(delay, dtype=np.float32), played])[: played.size]
     mic = echo + user + np.random.default_rng(0).normal(0, 0.003, played.size).astype(np.float32)
+    verdicts = []
     for step in range(played.size // 320):  # 20 ms ticks: a frame out, a piece of microphone in
         clock.now += 0.02
         watch.played(playout.next_frame())
-        if watch(mic[step * 320:(step + 1) * 320], 0.0):
-            return True
-    return False
+        verdicts.append(watch(mic[step * 320:(step + 1) * 320], 0.0))
+        if verdicts[-1] == "barge-in":
+            break
+    return verdicts
 
 
-def test_the_avatars_own_echo_does_not_interrupt(settings: Settings, synthesizer: object) -> None:
-    assert not _run(settings, synthesizer, user_speaks=False)
+def test_the_avatars_own_echo_neither_interrupts_nor_pauses(settings: Settings, synthesizer: object) -> None:
+    verdicts = _run(settings, synthesizer, user_speaks=False)
+    assert set(verdicts) == {"clear"}
 
 
-def test_the_user_talking_over_the_echo_interrupts(settings: Settings, synthesizer: object) -> None:
-    assert _run(settings, synthesizer, user_speaks=True)
+def test_the_user_talking_over_the_echo_pauses_the_avatar_then_interrupts(settings: Settings,
+                                                                          synthesizer: object) -> None:
+    verdicts = _run(settings, synthesizer, user_speaks=True)
+    assert verdicts[-1] == "barge-in"
+    first_candidate = verdicts.index("candidate")
+    assert first_candidate >= 50, "paused before the user spoke (at 1 s)"
+    # The pause comes well before the barge-in is certain (0.2 s of speech): that is what stops the avatar fast.
+    assert len(verdicts) - 1 - first_candidate >= 5

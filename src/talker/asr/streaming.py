@@ -3,8 +3,10 @@
 Audio flows in as pieces of any size. While the user speaks, the growing segment is re-decoded at a
 bounded rate (partials). When the VAD first hears silence, the segment up to that point is decoded at
 once, speculatively: if the silence lasts into a speech end, that decode already is the final, so the
-final costs less than a full decode after the end. If speech resumes, the result is shown as a partial.
-After the end, the endpointer decides from the words when the turn is over.
+final costs less than a full decode after the end. If speech resumes, the result is shown as a partial;
+if the silence is still on when it arrives, it also comes as `likely_end`: the turn's text as it stands if
+the user stops here, so an answer can be prepared while the endpointer waits. After the end, the
+endpointer decides from the words when the turn is over.
 
 Decoding runs on a `Decoder`: `InlineDecoder` decodes on the caller's thread (files, and tests that run
 on stream time), `ThreadDecoder` on one worker thread so audio keeps flowing in real time.
@@ -29,7 +31,7 @@ from talker.frames import WordTiming
 if TYPE_CHECKING:
     from talker.config import Settings
 
-EventKind = Literal["speech_start", "partial", "speech_end", "final", "end_of_turn"]
+EventKind = Literal["speech_start", "partial", "likely_end", "speech_end", "final", "end_of_turn"]
 JobKind = Literal["partial", "speculative", "final"]
 MAX_SEGMENT = 25.0  # seconds; Whisper sees 30 s at a time, and re-decoding a longer segment costs too much
 _MIN_PARTIAL_AUDIO = 0.5  # seconds of speech before a first partial is worth a decode
@@ -324,6 +326,8 @@ class StreamingTranscriber:
                 self._last_partial = max(self._last_partial, self._fed)
                 if job.segment == self._segment and self._speech_start is not None and result.text:
                     events.append(self._event("partial", job, result))
+                    if job.kind == "speculative" and self._still_paused(job):
+                        events.append(self._likely_end(job, result))
         return events
 
     def _event(self, kind: EventKind, job: DecodeJob, result: Transcript) -> ListenEvent:
@@ -332,6 +336,17 @@ class StreamingTranscriber:
                       for w in result.words)
         return ListenEvent(kind, self.position, offset, job.end / SAMPLE_RATE, result.text, result.language,
                            words, segment=job.segment)
+
+    def _still_paused(self, job: DecodeJob) -> bool:
+        pause = self._detector.pause_started
+        return pause is not None and job.end == _samples(pause) + self._pad
+
+    def _likely_end(self, job: DecodeJob, result: Transcript) -> ListenEvent:
+        """The turn's text if the pause the speculative decode ended at turns out to end it."""
+        text = join_texts([*self._turn, result])
+        reason = self._endpointer.decide(text).reason
+        return ListenEvent("likely_end", self.position, job.start / SAMPLE_RATE, job.end / SAMPLE_RATE, text,
+                           result.language, reason=reason, segment=job.segment)
 
     def _check_turn(self, stream_ended: bool) -> list[ListenEvent]:
         if self._turn_end is None or self._finals_due > 0 or self._speech_start is not None:

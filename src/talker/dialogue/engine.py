@@ -62,6 +62,13 @@ class Reply:
         self.via: Via = "llm"
         self.citations: list[Citation] = []
         self._finished = False
+        self._committed = False
+
+    def commit(self) -> None:
+        """Store the question in the session's memory (`ask` does at once; a `prepare`d reply when it is used)."""
+        if not self._committed:
+            self._committed = True
+            self._engine.memory.add_user(self.session_id, self.question)
 
     def cancel(self) -> None:
         """Stop generating (barge-in): no piece follows."""
@@ -76,10 +83,11 @@ class Reply:
             yield piece
 
     def finish(self, heard_chars: int | None = None) -> None:
-        """Store the answer in the session's memory: all of it, or only the `heard_chars` actually heard."""
+        """Store the exchange in the session's memory: the answer whole, or only the `heard_chars` actually heard."""
         if self._finished:
             return
         self._finished = True
+        self.commit()
         if self.text.strip():
             self._engine.memory.add_assistant(self.session_id, self.text, heard_chars)
 
@@ -97,13 +105,19 @@ class DialogueEngine:
 
     def ask(self, session_id: str, text: str) -> Reply:
         """Start answering `text` in `session_id` (the question is stored at once)."""
+        reply = self.prepare(session_id, text)
+        reply.commit()
+        return reply
+
+    def prepare(self, session_id: str, text: str) -> Reply:
+        """Start answering `text` before it is certain to be the question (the user may go on): nothing is
+        stored until the reply is committed or finished; a cancelled, unfinished reply leaves no trace."""
         text = text.strip()
         if not text:
             raise InputError("the message is empty; say or type something")
         if len(text) > MAX_MESSAGE_CHARS:
             raise InputError(f"the message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}")
         history = self.memory.history(session_id, self.history_tokens)  # before this question is added
-        self.memory.add_user(session_id, text)
         return Reply(self, session_id, text, history)
 
     async def _answer(self, reply: Reply, cancel: Cancel) -> AsyncIterator[str]:

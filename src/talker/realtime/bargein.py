@@ -4,8 +4,10 @@ While the avatar speaks the microphone stays open. Every 32 ms window gets a spe
 or anything with the same shape) and an `EchoGate` verdict. A window *counts* when it is speech (at
 least `threshold`), not mostly echo, and louder than the background; a window below `release` breaks the
 run; anything else (a window in between, or speech the gate calls echo) is tolerated for up to
-`max_gap` seconds. Once `min_speech` seconds of counted windows have gathered, the detector fires once
-with the stream time the run began; `reset()` arms it for the next turn.
+`max_gap` seconds. Once `pause_after` seconds of counted windows have gathered, the run is a *candidate*:
+the avatar pauses (so it stops within about a tenth of a second), and resumes if the run breaks (a cough).
+Once `min_speech` seconds have gathered, the detector fires once with the stream time the run began;
+`reset()` arms it for the next turn.
 """
 
 from __future__ import annotations
@@ -13,12 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from talker.realtime.echo import SAMPLE_RATE, WINDOW, EchoEstimate, EchoGate
 
 ProbabilitySource = Callable[[np.ndarray], float]
+# What the microphone says about the answer being spoken: nothing, maybe the user (pause it), the user (stop it).
+Verdict = Literal["clear", "candidate", "barge-in"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class BargeInSettings:
     threshold: float = 0.5  # speech probability that counts
     release: float = 0.35  # probability below which a window breaks the run
     min_speech: float = 0.2  # seconds of counted speech before firing (a cough is shorter)
+    pause_after: float = 0.03  # seconds of counted speech before the avatar pauses (resumed if the run breaks)
     max_gap: float = 0.1  # seconds of uncounted, unbroken windows tolerated inside a run
 
 
@@ -67,6 +73,8 @@ class BargeInDetector:
         self.gate = gate
         self.settings = settings or BargeInSettings()
         self._needed = max(1, math.ceil(self.settings.min_speech * SAMPLE_RATE / WINDOW - 1e-9))
+        self._pause_needed = min(self._needed, max(1, math.ceil(self.settings.pause_after * SAMPLE_RATE / WINDOW
+                                                                - 1e-9)))
         self._max_gap = max(0, round(self.settings.max_gap * SAMPLE_RATE / WINDOW))
         self.last: WindowVerdict | None = None
         self.reset()
@@ -92,6 +100,15 @@ class BargeInDetector:
         A caller can duck the avatar as soon as this appears and stop it when the detector fires.
         """
         return self._run_start if self._event is None else None
+
+    @property
+    def verdict(self) -> Verdict:
+        """After the latest window: barge-in (fired this turn), candidate (pause the avatar) or clear."""
+        if self._event is not None:
+            return "barge-in"
+        if self._run_start is not None and self._counted >= self._pause_needed:
+            return "candidate"
+        return "clear"
 
     def feed(self, samples: np.ndarray, time: float) -> BargeIn | None:
         """Consume audio whose first sample is at stream `time`; return the barge-in the first time it fires.

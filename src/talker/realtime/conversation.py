@@ -4,6 +4,12 @@ Transport-agnostic: microphone audio comes in through `hear`, typed text through
 out through the `Playout` the transport pulls from, and everything the page shows goes out as event
 dictionaries. Every answer is a turn with its own id; interrupting cancels the LLM stream and the
 speech synthesis, empties the playout, and stores in the memory only the text that was heard.
+
+Two things win time. An answer is *prepared* as soon as the recogniser says how the turn will read if
+the user stops here (`likely_end`): the LLM and the TTS of its first piece run while the endpointer is
+still waiting, and the audio is released the moment the turn ends with the same words (otherwise it is
+thrown away, and nothing of it is stored). And while the avatar speaks, a possible barge-in pauses it at
+once; it is cut when the barge-in is confirmed, or goes on if it was only a cough.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from talker.realtime.playout import Playout
 
 State = Literal["listening", "thinking", "speaking"]
 Emit = Callable[[dict[str, Any]], None]
+MIC_RATE = 16000
+_PREPARE_ON = ("question", "complete")  # endpointer reasons after which the turn usually ends soon
 
 
 class Hearing(Protocol):
@@ -32,9 +40,10 @@ class Hearing(Protocol):
 
 
 class Interrupter(Protocol):
-    """Decides, window by window, whether the user is talking over the avatar (echo and coughs excluded)."""
+    """Says, window by window, whether the user is talking over the avatar (echo and coughs excluded):
+    "clear", "candidate" (maybe: pause the avatar) or "barge-in" (stop it)."""
 
-    def __call__(self, samples: np.ndarray, stream_time: float) -> bool: ...
+    def __call__(self, samples: np.ndarray, stream_time: float) -> str: ...
 
 
 Speak = Callable[[str], Iterable[Any]]  # text → speech chunks (SpeechAudio-like: samples, sample_rate, words)
@@ -44,14 +53,31 @@ Speak = Callable[[str], Iterable[Any]]  # text → speech chunks (SpeechAudio-li
 class TurnTimes:
     """When each stage of a turn got going (monotonic seconds); the latency figures come from these."""
 
-    turn: int
-    heard: float  # the end of the user's speech was known (or text was typed)
+    turn: int  # 0 while a prepared answer waits for the user's turn to end
+    started: float  # answering began (a prepared answer: before the end of the turn was known)
+    prepared: bool = False
+    speech_ended: float | None = None  # the user's speech ended (None for typed text)
+    transcribed: float | None = None  # the text that was answered was known
+    heard: float | None = None  # the end of the user's turn was decided (typed: the message arrived)
     first_piece: float | None = None
     first_audio_ready: float | None = None
     first_audio_sent: float | None = None
-    stopped: float | None = None
+    user_spoke: float | None = None  # the user's speech over the avatar began (as the barge-in watch saw it)
+    paused: float | None = None  # the avatar was paused for a possible barge-in
     interrupted_at: float | None = None
+    stopped: float | None = None  # the first silent frame went out after a pause or a cut
     extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Answer:
+    """An answer being made: prepared ones wait at `go` until the user's turn ends with the same text."""
+
+    text: str
+    reply: Any
+    times: TurnTimes
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
 
 
 class Conversation:
@@ -59,7 +85,7 @@ class Conversation:
 
     def __init__(self, engine: Any, session_id: str, speak: Speak, playout: Playout, emit: Emit,
                  hearing: Hearing | None = None, interrupter: Interrupter | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, prepare: bool = True) -> None:
         self._engine = engine
         self._session = session_id
         self._speak = speak
@@ -68,10 +94,12 @@ class Conversation:
         self._hearing = hearing
         self._interrupter = interrupter
         self._clock = clock
+        self._prepare = prepare
         self.state: State = "listening"
-        self._reply: Any = None
-        self._task: asyncio.Task[None] | None = None
+        self._answer: _Answer | None = None  # the answer of the current turn
+        self._prepared: _Answer | None = None  # an answer made ahead of the end of the user's turn
         self._stream_time = 0.0
+        self._arrived = 0.0  # clock time the latest microphone piece arrived (its last sample)
         self.turns: list[TurnTimes] = []
 
     # ------------------------------------------------------------------------------------------- input
@@ -79,10 +107,10 @@ class Conversation:
     async def hear(self, samples_16k: np.ndarray) -> None:
         """Microphone audio (16 kHz mono float32), in pieces of any size."""
         window = np.asarray(samples_16k, dtype=np.float32).reshape(-1)
-        self._stream_time += window.size / 16000
-        if self.state == "speaking" and self._interrupter is not None and \
-                self._interrupter(window, self._stream_time):
-            await self.interrupt(reason="barge-in")
+        self._arrived = self._clock()
+        self._stream_time += window.size / MIC_RATE
+        if self.state == "speaking" and self._interrupter is not None:
+            await self._watch(self._interrupter(window, self._stream_time))
         if self._hearing is None:
             return
         for event in await asyncio.to_thread(self._hearing.feed, window):
@@ -92,90 +120,181 @@ class Conversation:
         """Typed input: answered like speech, interrupting an answer in progress."""
         if self.state != "listening":
             await self.interrupt(reason="typed")
+        self._discard_prepared()
         self._emit({"type": "transcript", "final": True, "text": text, "source": "typed"})
-        self._start_answer(text)
+        self._confirm(self._begin(text, prepared=False), speech_ended=None)
 
     async def _on_heard(self, event: Any) -> None:
         if event.kind == "speech_start" and self.state != "listening":
             return  # handled by the interrupter (it knows about echo); a VAD start alone is not enough
         if event.kind == "partial":
             self._emit({"type": "transcript", "final": False, "text": event.text, "language": event.language})
+            prepared = self._prepared
+            if prepared is not None and not prepared.go.is_set() and event.text.strip() not in prepared.text:
+                self._discard_prepared()  # the user went on: the prepared answer is for a question never asked
+        elif event.kind == "likely_end":
+            self._prepare_answer(event)
         elif event.kind == "final":
             self._emit({"type": "transcript", "final": True, "text": event.text, "language": event.language,
                         "source": "speech"})
         elif event.kind == "end_of_turn" and event.text.strip():
             if self.state != "listening":
                 await self.interrupt(reason="new question")
-            self._start_answer(event.text)
+            speech_ended = self._on_clock(event.end)
+            prepared, self._prepared = self._prepared, None
+            if prepared is not None and prepared.text == event.text.strip():
+                self._confirm(prepared, speech_ended)
+                return
+            if prepared is not None:
+                self._cancel(prepared)
+            self._confirm(self._begin(event.text, prepared=False), speech_ended)
+
+    def _on_clock(self, stream_time: float) -> float:
+        """The clock time a point of the microphone stream arrived (the stream arrives in real time)."""
+        return self._arrived - max(0.0, self._stream_time - stream_time)
+
+    async def _watch(self, verdict: str) -> None:
+        """Act on the barge-in watch: pause on a candidate, stop on a barge-in, go on when it was nothing."""
+        times = self._answer.times if self._answer is not None else None
+        if verdict == "barge-in":
+            if times is not None and times.user_spoke is None:
+                times.user_spoke = self._speech_over_started()
+            await self.interrupt(reason="barge-in")
+        elif verdict == "candidate":
+            if self.playout.hold() and times is not None:
+                times.paused = self._clock()
+                times.user_spoke = self._speech_over_started()
+        elif self.playout.held and self.playout.release() and times is not None:
+            times.paused = times.stopped = times.user_spoke = None  # a cough: the answer goes on
+
+    def _speech_over_started(self) -> float:
+        started = getattr(self._interrupter, "speech_started", None)
+        return float(started) if started is not None else self._clock()
 
     # ------------------------------------------------------------------------------------------- output
 
-    def _start_answer(self, text: str) -> None:
-        turn = self.playout.start_turn()
-        self.turns.append(TurnTimes(turn, self._clock()))
-        self._set_state("thinking")
-        self._task = asyncio.get_running_loop().create_task(self._answer(text, turn))
-
-    async def _answer(self, text: str, turn: int) -> None:
-        times = self.turns[-1]
-        reply = self._reply = self._engine.ask(self._session, text)
-        async for piece in reply.pieces():
-            if self.playout.turn != turn:
+    def _prepare_answer(self, event: Any) -> None:
+        """Start answering the turn as it reads now, if it will likely end so and nothing else is going on."""
+        text = event.text.strip()
+        if not self._prepare or self.state != "listening" or event.reason not in _PREPARE_ON or not text:
+            return
+        if self._prepared is not None:
+            if self._prepared.text == text:
                 return
+            self._discard_prepared()
+        self._prepared = self._begin(text, prepared=True)
+
+    def _begin(self, text: str, prepared: bool) -> _Answer:
+        """Ask the engine and start making the answer's speech (it plays once confirmed)."""
+        text = text.strip()
+        times = TurnTimes(0, self._clock(), prepared=prepared)
+        times.transcribed = times.started
+        prepare = getattr(self._engine, "prepare", None)
+        reply = prepare(self._session, text) if prepare is not None else self._engine.ask(self._session, text)
+        answer = _Answer(text, reply, times)
+        answer.task = asyncio.get_running_loop().create_task(self._run(answer))
+        return answer
+
+    def _confirm(self, answer: _Answer, speech_ended: float | None) -> None:
+        """The user's turn ended with the prepared text (or it was typed): this answer is the turn."""
+        times = answer.times
+        times.turn = self.playout.start_turn()
+        times.heard = self._clock()
+        times.speech_ended = speech_ended
+        commit = getattr(answer.reply, "commit", None)
+        if commit is not None:
+            commit()
+        self._answer = answer
+        self.turns.append(times)
+        self._set_state("thinking")
+        answer.go.set()
+
+    async def _run(self, answer: _Answer) -> None:
+        times, reply = answer.times, answer.reply
+        async for piece in reply.pieces():
             if times.first_piece is None:
                 times.first_piece = self._clock()
             chunks = await asyncio.to_thread(self._spoken, piece)
-            if self.playout.turn != turn:
+            await answer.go.wait()
+            if not self._current(answer):
                 return
             for chunk in chunks:
-                self.playout.enqueue(turn, chunk.samples, chunk.sample_rate, chunk.text, tuple(chunk.words),
+                self.playout.enqueue(times.turn, chunk.samples, chunk.sample_rate, chunk.text, tuple(chunk.words),
                                      pause_after=getattr(chunk, "pause_after", 0.0),
                                      phonemes=tuple(getattr(chunk, "phonemes", ())))
             if times.first_audio_ready is None:
                 times.first_audio_ready = self._clock()
                 self._set_state("speaking")
-            self._emit({"type": "answer", "turn": turn, "text": piece})
-        self.playout.finish_turn(turn)
+            self._emit({"type": "answer", "turn": times.turn, "text": piece})
+        await answer.go.wait()
+        if not self._current(answer):
+            return
+        self.playout.finish_turn(times.turn)
         if times.first_audio_ready is None:  # nothing to say: the turn ends here
-            self._reply = None
+            self._answer = None
             reply.finish()
             self._set_state("listening")
         # Otherwise the reply is stored when its audio has played out (`on_frame_sent`) or was cut short.
+
+    def _current(self, answer: _Answer) -> bool:
+        return self._answer is answer and self.playout.turn == answer.times.turn
 
     def _spoken(self, piece: str) -> list[Any]:
         return list(self._speak(piece))
 
     def on_frame_sent(self, turn: int, speech: bool) -> None:
-        """The transport reports each frame it sent: first audio out, and the end of a spoken turn."""
+        """The transport reports each frame it sent: first audio out, the audio stopping, the end of a turn."""
         times = self.turns[-1] if self.turns else None
-        if speech and times is not None and times.turn == turn and times.first_audio_sent is None:
-            times.first_audio_sent = self._clock()
-            self._emit({"type": "latency", "turn": turn, **self.latency(times)})
-        if not speech and self.state == "speaking" and not self.playout.speaking and self._task_done():
-            reply, self._reply = self._reply, None
-            if reply is not None:
-                reply.finish()  # played to the end: all of it was heard
+        if times is not None:
+            if speech and times.turn == turn and times.first_audio_sent is None:
+                times.first_audio_sent = self._clock()
+                self._emit({"type": "latency", "turn": turn, **self.latency(times)})
+            elif not speech and times.stopped is None and (times.paused or times.interrupted_at) is not None:
+                times.stopped = self._clock()
+        answer = self._answer
+        if not speech and self.state == "speaking" and not self.playout.speaking and answer is not None \
+                and answer.task is not None and answer.task.done():
+            self._answer = None
+            answer.reply.finish()  # played to the end: all of it was heard
             self._set_state("listening")
-
-    def _task_done(self) -> bool:
-        return self._task is None or self._task.done()
 
     async def interrupt(self, reason: str) -> None:
         """Stop the answer everywhere: playout first (the audio stops at the next frame), then the LLM and TTS."""
         cut, heard = self.playout.interrupt()
         now = self._clock()
-        if self.turns and self.turns[-1].turn == cut:
-            self.turns[-1].interrupted_at = now
-        reply, self._reply = self._reply, None
-        if reply is not None:
-            reply.cancel()
-            reply.finish(heard_chars=heard)
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self._emit({"type": "interrupted", "turn": cut, "reason": reason, "heard_chars": heard})
+        answer, self._answer = self._answer, None
+        self._discard_prepared()
+        event: dict[str, Any] = {"type": "interrupted", "turn": cut, "reason": reason, "heard_chars": heard}
+        if answer is not None:
+            times = answer.times
+            times.interrupted_at = now
+            if times.stopped is not None and times.user_spoke is not None:
+                event["stop_ms"] = round((times.stopped - times.user_spoke) * 1000, 1)
+            answer.reply.cancel()
+            answer.reply.finish(heard_chars=heard)
+            await self._stop(answer)
+        self._emit(event)
         self._set_state("listening")
+
+    @staticmethod
+    async def _stop(answer: _Answer) -> None:
+        task = answer.task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _discard_prepared(self) -> None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            self._cancel(prepared)
+
+    @staticmethod
+    def _cancel(answer: _Answer) -> None:
+        """Drop an answer that never became the turn: nothing of it was stored or played."""
+        answer.reply.cancel()
+        if answer.task is not None:
+            answer.task.cancel()
 
     def _set_state(self, state: State) -> None:
         if state != self.state:
@@ -183,15 +302,23 @@ class Conversation:
             self._emit({"type": "state", "state": state})
 
     @staticmethod
-    def latency(times: TurnTimes) -> dict[str, float]:
-        """Milliseconds from the end of the user's turn to each stage."""
-        marks = {"first_piece": times.first_piece, "first_audio_ready": times.first_audio_ready,
+    def latency(times: TurnTimes) -> dict[str, Any]:
+        """Milliseconds from the end of the user's speech (typed text: from its arrival) to each stage."""
+        origin = times.speech_ended if times.speech_ended is not None else times.heard
+        if origin is None:
+            return {}
+        marks = {"transcribed": times.transcribed if times.speech_ended is not None else None,
+                 "end_of_turn": times.heard if times.speech_ended is not None else None,
+                 "first_piece": times.first_piece, "first_audio_ready": times.first_audio_ready,
                  "first_audio_sent": times.first_audio_sent}
-        return {f"{name}_ms": round((value - times.heard) * 1000, 1) for name, value in marks.items()
-                if value is not None}
+        figures: dict[str, Any] = {f"{name}_ms": round((value - origin) * 1000, 1) for name, value in marks.items()
+                                   if value is not None}
+        figures["prepared"] = times.prepared
+        return figures
 
     async def close(self) -> None:
-        if self.state != "listening" or self._reply is not None:
+        self._discard_prepared()
+        if self.state != "listening" or self._answer is not None:
             await self.interrupt(reason="closed")
         if self._hearing is not None:
             self._hearing.close()

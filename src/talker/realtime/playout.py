@@ -4,6 +4,8 @@ Audio is the master clock. Speech chunks of the current turn are cut into fixed 
 one per tick by the transport; between turns the ticks carry silence (the line never stalls). A chunk
 stamped with an older turn id is dropped on arrival. Interrupting bumps the turn id and empties the
 queue at once, and remembers how far the cut turn had played, so the dialogue keeps only what was heard.
+Holding pauses the turn where it is (silence goes out, nothing is dropped) until it is released or cut:
+the avatar falls silent the moment the user may be taking the turn, before that is certain.
 
 The animator reads the video side from here too: `position()` is the turn and the time on that turn's speech
 timeline of the frame most recently handed out, `phonemes(turn)` and `words(turn)` the timings queued so far on
@@ -72,6 +74,7 @@ class Playout:
         self._ticks = 0
         self._position: tuple[int, float] | None = None
         self._recent: dict[int, _Turn] = {}
+        self._held = False
         self._lock = threading.Lock()
 
     @property
@@ -82,6 +85,24 @@ class Playout:
     def speaking(self) -> bool:
         with self._lock:
             return bool(self._frames) or self._pending.size > 0
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def hold(self) -> bool:
+        """Pause the current turn at the next frame (True if it was playing and is now held)."""
+        with self._lock:
+            if self._held or self._turn.id == 0 or not (self._frames or self._pending.size):
+                return False
+            self._held = True
+            return True
+
+    def release(self) -> bool:
+        """Go on from where the hold paused the turn (True if it was held)."""
+        with self._lock:
+            was, self._held = self._held, False
+            return was
 
     @property
     def elapsed(self) -> float:
@@ -98,6 +119,7 @@ class Playout:
             return self._turn.id
 
     def _new_turn(self) -> None:
+        self._held = False
         self._turn = _Turn(self._next_id)
         self._next_id += 1
         self._recent[self._turn.id] = self._turn
@@ -144,11 +166,11 @@ class Playout:
                 self._pending = np.zeros(0, dtype=np.float32)
 
     def next_frame(self) -> AudioFrame:
-        """The next 20 ms to send: the current turn's speech, or silence."""
+        """The next 20 ms to send: the current turn's speech, or silence (between turns, or while held)."""
         with self._lock:
             pts = self._ticks * self.frame_samples / self.sample_rate
             self._ticks += 1
-            if self._frames:
+            if self._frames and not self._held:
                 frame = self._frames.popleft()
                 self._turn.played_seconds += self.frame_samples / self.sample_rate
                 self._position = (self._turn.id, self._turn.played_seconds)

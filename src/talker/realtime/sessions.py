@@ -101,6 +101,9 @@ class _EmptyReply:
     def cancel(self) -> None:
         pass
 
+    def commit(self) -> None:
+        pass
+
     def finish(self, heard_chars: int | None = None) -> None:
         pass
 
@@ -126,6 +129,9 @@ class _SafeReply:
     def cancel(self) -> None:
         self._reply.cancel()
 
+    def commit(self) -> None:
+        self._reply.commit()
+
     def finish(self, heard_chars: int | None = None) -> None:
         self._reply.finish(heard_chars)
 
@@ -138,8 +144,13 @@ class SafeEngine:
         self._report = report
 
     def ask(self, session_id: str, text: str) -> Any:
+        reply = self.prepare(session_id, text)
+        reply.commit()
+        return reply
+
+    def prepare(self, session_id: str, text: str) -> Any:
         try:
-            return _SafeReply(self._engine.ask(session_id, text), self._report)
+            return _SafeReply(self._engine.prepare(session_id, text), self._report)
         except Exception as error:
             self._report(error)
             return _EmptyReply()

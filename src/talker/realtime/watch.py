@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from talker.realtime.bargein import BargeInDetector
+from talker.realtime.bargein import BargeInDetector, Verdict
 from talker.realtime.echo import EchoGate, EchoReference
 from talker.realtime.playout import AudioFrame, Playout
 
@@ -23,7 +23,7 @@ _REANCHOR = 0.1  # seconds of drift between the microphone's own timeline and th
 
 
 class BargeInWatch:
-    """A `Conversation` interrupter: True once the user has talked over the current answer (echo excluded)."""
+    """A `Conversation` interrupter: whether the user is talking over the current answer (echo excluded)."""
 
     def __init__(self, probability: Callable[[np.ndarray], float], playout: Playout,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -55,7 +55,7 @@ class BargeInWatch:
             self._reference.push(samples, self._played_time)
             self._played_time += samples.size / _MIC_RATE
 
-    def __call__(self, samples: np.ndarray, stream_time: float) -> bool:
+    def __call__(self, samples: np.ndarray, stream_time: float) -> Verdict:
         with self._lock:
             if self._playout.turn != self._turn:  # a new answer: arm the detector again
                 self._turn = self._playout.turn
@@ -68,4 +68,12 @@ class BargeInWatch:
                 self._mic_time = arrived
             start = self._mic_time
             self._mic_time += duration
-            return self._detector.feed(samples, start) is not None
+            self._detector.feed(samples, start)
+            return self._detector.verdict
+
+    @property
+    def speech_started(self) -> float | None:
+        """Clock time the user's speech over this answer began (a candidate or a barge-in), if it did."""
+        with self._lock:
+            event = self._detector.event
+            return event.start if event is not None else self._detector.candidate
