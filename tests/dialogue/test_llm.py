@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from talker.config import Settings
-from talker.dialogue.llm import Cancel, ChatRequest, EchoLLM, Exchange, LocalLLM, OpenAICompatibleLLM, create_local
+from talker.dialogue.llm import (
+    Cancel,
+    ChatRequest,
+    EchoLLM,
+    Exchange,
+    LocalLLM,
+    OpenAICompatibleLLM,
+    create_local,
+    few_shot_prompt,
+)
 from talker.dialogue.shaping import speakable
 from talker.errors import InputError
 from talker.text.lang import detect_language
@@ -40,6 +50,30 @@ async def test_answers_in_the_language_of_the_question(local: LocalLLM) -> None:
         if not answer.strip() or detect_language(answer) != language:
             wrong.append((question, answer))
     assert len(wrong) <= 1, wrong
+
+
+def test_earlier_turns_in_the_other_language_stay_out_of_the_prompt() -> None:
+    """A base model answers in the language of its context: an English question after Chinese turns came back
+    in Chinese (every retry too) while those turns were in the prompt."""
+    history = (Exchange("今天天气怎么样？", "今天天气很好，阳光明媚。"), Exchange("What time is it?", "It is ten."))
+    english = few_shot_prompt(ChatRequest("Do you speak English?", "en", examples=EXAMPLES, history=history))
+    chinese = few_shot_prompt(ChatRequest("你会说英语吗？", "zh", examples=EXAMPLES, history=history))
+    assert "阳光明媚" not in english and "It is ten." in english
+    assert "阳光明媚" in chinese and "It is ten." not in chinese
+
+
+async def test_a_start_in_the_wrong_language_is_dropped_whole_plumbing(local: LocalLLM,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scripted attempts instead of the model: the first opens in English, the retry in Chinese."""
+    attempts = iter([["Hello, ", "how are ", "you today?"], ["你好，", "我是小慧，", "很高兴认识你。"]])
+
+    async def scripted(request: ChatRequest, cancel: Cancel) -> Any:
+        for delta in next(attempts):
+            yield delta
+
+    monkeypatch.setattr(local, "_attempt", scripted)
+    assert "".join(await _answer(local, ChatRequest("你是谁？", "zh"))) == "你好，我是小慧，很高兴认识你。"
+    assert local.language_retries == 1
 
 
 async def test_streams_several_deltas(local: LocalLLM) -> None:

@@ -89,8 +89,8 @@ def few_shot_prompt(request: ChatRequest) -> str:
     """A completion prompt for a base (not chat-tuned) model: persona, examples, history, facts, question.
 
     Stable parts come first so llama.cpp's prompt cache reuses them from turn to turn: the persona and
-    examples are the same for every turn, the history grows within a session, the facts and the
-    question change every time.
+    examples are the same for every turn, the history (its turns in the reply's language) grows within a
+    session, the facts and the question change every time.
     """
     lines = [_INTRO["zh"].format(name=request.name, role=request.role, style=request.style),
              _INTRO["en"].format(name=request.name, role=request.role, style=request.style), ""]
@@ -102,8 +102,11 @@ def few_shot_prompt(request: ChatRequest) -> str:
     lines.append("")
     if request.summary:
         lines.append(("此前谈到：" if request.language == "zh" else "Earlier: ") + request.summary)
+    # Only earlier turns in the reply's language: a tiny base model answers in the language of its context,
+    # so a Chinese history made English questions come back in Chinese (after every language retry).
     for turn in request.history:
-        lines += _exchange(turn, request.language, request.name)
+        if _language_of(turn.user) == request.language:
+            lines += _exchange(turn, request.language, request.name)
     if request.facts:
         label = "资料：" if request.language == "zh" else "Facts: "
         lines.append(label + " ".join(fact.replace("\n", " ") for fact in request.facts))
@@ -203,7 +206,7 @@ class LocalLLM:
                             break
                         yield held
                         held = None
-                if held:
+                if held and not wrong_language:
                     yield held  # a short answer that never reached the check
             finally:
                 inner.cancel()
