@@ -19,7 +19,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import av
@@ -48,6 +48,7 @@ MIC_RATE = 16000
 MAX_TEXT_CHARS = 4000  # what the dialogue engine accepts
 _RESYNC_AFTER = 0.2  # seconds behind real time after which the audio clock stops catching up in a burst
 _OUTBOX_LIMIT = 256  # events kept while the data channel is not open yet
+_OFFSETS_KEPT = 30_000  # A/V offsets remembered (20 minutes of speech at 25 fps)
 
 
 class Face(Protocol):
@@ -63,8 +64,11 @@ class TrackStats:
     """What a track did (for benches and logs)."""
 
     frames: int = 0
-    late: int = 0  # audio: clock resynchronisations; video: frames shown again because the render was late
-    resyncs: int = 0
+    late: int = 0  # video: frames shown again because the render was late
+    resyncs: int = 0  # audio: times the clock stopped catching up after a stall
+    # video, while the avatar speaks: seconds of speech the audio track had sent when each frame went out,
+    # minus the speech position the frame shows (how far the picture trails the sound)
+    av_offsets: deque[float] = field(default_factory=lambda: deque(maxlen=_OFFSETS_KEPT))
 
 
 class PlayoutAudioTrack(MediaStreamTrack):
@@ -120,6 +124,8 @@ class FaceVideoTrack(MediaStreamTrack):
         self._playout = playout
         self._fps = fps
         self._image = first
+        self._shown: tuple[int, float] | None = None  # the playout position the current image shows
+        self._rendering: tuple[int, float] | None = None
         self._render: asyncio.Future[np.ndarray] | None = None
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="talker-render")
         self._start: float | None = None
@@ -141,6 +147,7 @@ class FaceVideoTrack(MediaStreamTrack):
         elif wait < -1.0 / self._fps:  # behind by more than a frame: skip the ticks that are already past
             self._count = int((loop.time() - self._start) * self._fps)
         if self._render is None:
+            self._rendering = self._playout.position()
             self._render = loop.run_in_executor(self._executor, self._face.frame, self._playout)
         done, _ = await asyncio.wait({self._render}, timeout=0.5 / self._fps)
         if done:
@@ -148,6 +155,7 @@ class FaceVideoTrack(MediaStreamTrack):
             self._render = None
         else:
             self.stats.late += 1
+        self._measure_offset()
         out = av.VideoFrame.from_ndarray(self._image, format="rgb24")
         out.pts = self._count * VIDEO_CLOCK // self._fps
         out.time_base = self._time_base
@@ -155,9 +163,15 @@ class FaceVideoTrack(MediaStreamTrack):
         self.stats.frames += 1
         return out
 
+    def _measure_offset(self) -> None:
+        sounding, shown = self._playout.position(), self._shown
+        if sounding is not None and shown is not None and sounding[0] == shown[0]:
+            self.stats.av_offsets.append(sounding[1] - shown[1])
+
     def _take(self, render: asyncio.Future[np.ndarray]) -> None:
         try:
             self._image = render.result()
+            self._shown = self._rendering
         except Exception:  # a broken render shows the last good frame; say so once
             if not self._failed:
                 log.exception("rendering the avatar failed; showing the last frame")

@@ -44,10 +44,13 @@ class RealtimeSessionOut(BaseModel):
                             examples=["connected"])
     state: str = Field(description="listening, thinking or speaking", examples=["listening"])
     turns: int = Field(description="answers started so far")
-    latency: dict[str, float] = Field(default_factory=dict, description="the last answer's milliseconds from the end "
-                                      "of the user's turn to its first piece, first audio ready, first audio sent",
-                                      examples=[{"first_piece_ms": 3.1, "first_audio_ready_ms": 820.4,
-                                                 "first_audio_sent_ms": 833.0}])
+    latency: dict[str, float | bool] = Field(
+        default_factory=dict,
+        description="the last answer's milliseconds from the end of the user's speech (typed text: its arrival) to "
+                    "each stage: text known, end of turn decided, first piece, first audio ready, first audio sent; "
+                    "`prepared`: the answer was made before the turn ended",
+        examples=[{"transcribed_ms": 310.0, "end_of_turn_ms": 352.3, "first_piece_ms": 455.1,
+                   "first_audio_ready_ms": 640.4, "first_audio_sent_ms": 652.0, "prepared": True}])
     memory_session: str = Field(description="the chat session holding this conversation's history "
                                 "(GET /v1/chat/sessions/{id})")
 

@@ -1,0 +1,317 @@
+"""Real-time conversations: answer latency by stage, barge-in stop time, A/V offset and fps with 1, 2, 4 sessions.
+
+The server runs in this process under uvicorn (loopback, real HTTP and WebRTC), with the default kit: Whisper
+base, Silero, Gemma 3 270M, Kokoro, the sample portrait. Clients are `talker.realtime.client` over aiortc in
+the same process, on the same clock: their microphones play spoken questions at real time, so the end of the
+user's speech is known exactly (the last loud 20 ms frame the client sent) and every server mark is on the
+same monotonic clock. The bench clients do not decode the avatar's video (the server still renders and
+encodes every frame); a browser on the same laptop would add that decoding.
+
+(a) end of the user's speech → first avatar audio frame sent, by stage; (b) the user starting to talk over the
+avatar → the first silent frame sent; (c) A/V offset of the video frames sent while speaking; (d) fps sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import peak_rss_mb, write_section
+from talker.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PORTRAIT = ROOT / "src" / "talker" / "data" / "sample_portrait.jpg"
+LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+ENGLISH = ["sense_and_sensibility_01_austen_64kb-0880.wav", "sense_and_sensibility_01_austen_64kb-0930.wav",
+           "sense_and_sensibility_01_austen_64kb-0890.wav"]
+CHINESE = ["请问你们几点开门？", "你好，介绍一下你自己。", "今天天气怎么样？", "我想办一张银行卡。", "你会说英语吗？"]
+QUESTION_VOICE = "zm_yunxi"  # the user's voice (the avatar answers in its own)
+INTERRUPTION = "等一下，我还有一个问题。"
+LOAD_SECONDS = 30.0  # how long each concurrency level runs
+ANSWER_LISTEN = 1.5  # seconds of each answer listened to before moving on
+
+
+@dataclass
+class Samples:
+    answer: list[dict[str, float]] = field(default_factory=list)  # stage → ms from the end of speech
+    stop: list[float] = field(default_factory=list)  # (b), ms
+    stop_server: list[float] = field(default_factory=list)  # (b) from the server's own detection of the speech
+    offsets: list[float] = field(default_factory=list)  # (c), ms
+    fps: dict[int, list[float]] = field(default_factory=dict)  # (d): sessions → fresh frames per second, each
+    sent_fps: dict[int, list[float]] = field(default_factory=dict)
+    resyncs: dict[int, int] = field(default_factory=dict)
+    missed: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _server(settings: Settings) -> Iterator[tuple[str, Any]]:
+    import aioice.ice
+    import uvicorn
+
+    from talker.server.app import create_app
+
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # loopback only
+    app = create_app(settings, require_keys=False)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app.state.talker
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def _questions(state: Any) -> tuple[list[np.ndarray], np.ndarray]:
+    """Spoken questions at 48 kHz: Chinese from Kokoro in a male voice, English from LibriVox; and the interruption."""
+    import soundfile as sf
+    import soxr
+
+    synthesizer = state.services.synthesizer()
+
+    def spoken(text: str) -> np.ndarray:
+        chunks = list(synthesizer.stream(text, voice=QUESTION_VOICE))
+        audio = np.concatenate([c.samples for c in chunks])
+        return np.asarray(soxr.resample(audio, chunks[0].sample_rate, 48000), dtype=np.float32)
+
+    clips = [spoken(text) for text in CHINESE]
+    for name in ENGLISH:
+        audio, rate = sf.read(LIBRIVOX / name, dtype="float32")
+        clips.append(np.asarray(soxr.resample(audio, rate, 48000), dtype=np.float32))
+    return clips, spoken(INTERRUPTION)
+
+
+def _server_session(state: Any, session_id: str) -> Any:
+    return state.extras["realtime"].find(session_id)
+
+
+def _stages(times: Any, speech_end: float) -> dict[str, float]:
+    marks = {"server heard the end": times.speech_ended, "text known": times.transcribed,
+             "end of turn decided": times.heard, "first piece (LLM)": times.first_piece,
+             "first audio ready (TTS)": times.first_audio_ready, "first audio sent": times.first_audio_sent}
+    return {name: (value - speech_end) * 1000 for name, value in marks.items() if value is not None}
+
+
+async def _wait_listening(client: Any, since: int, within: float = 60.0) -> None:
+    await client.inbox.wait_for(lambda e: e.get("type") == "state" and e["state"] == "listening", within, since)
+
+
+async def _ask(client: Any, clip: np.ndarray, within: float = 60.0) -> tuple[Any, int, bool]:
+    """Speak a question; returns the clip (with its marks) once the answer's first audio went out, or once the
+    avatar is listening again without having said anything (the model gave an empty answer): the flag says."""
+    since = len(client.inbox.events)
+    played = client.microphone.play(clip)
+    thought = await client.inbox.wait_for(lambda e: e.get("type") == "state" and e["state"] == "thinking",
+                                          within, since)
+    after = client.inbox.events.index(thought)
+    event = await client.inbox.wait_for(lambda e: e.get("type") == "latency" or
+                                        (e.get("type") == "state" and e["state"] == "listening"), within, after)
+    return played, since, event["type"] == "latency"
+
+
+async def _quiet(client: Any) -> None:
+    """Stop the avatar if it is still talking and wait until it listens."""
+    since = len(client.inbox.events)
+    info = await client.info()
+    if info["state"] != "listening":
+        await client.interrupt()
+        await _wait_listening(client, since)
+
+
+async def measure_answers(url: str, state: Any, avatar: str, clips: list[np.ndarray], interruption: np.ndarray,
+                          samples: Samples, rounds: int) -> None:
+    """(a) and (b) on one session, then (c) from its video track."""
+    from talker.realtime.client import RealtimeClient
+
+    async with RealtimeClient(url, decode_video=False) as client:
+        await client.start(avatar)
+        server = _server_session(state, client.session_id)
+        for _ in range(rounds):
+            for clip in clips:
+                played, _, spoke = await _ask(client, clip)
+                times = server.conversation.turns[-1]
+                if not spoke:
+                    samples.missed.append("an empty answer")
+                elif played.ended is not None:
+                    samples.answer.append(_stages(times, played.ended))
+                await asyncio.sleep(ANSWER_LISTEN)
+                await _quiet(client)
+        for clip in clips[: len(clips) // 2 + 1] * rounds:
+            await _barge_in(client, server, clip, interruption, samples)
+        samples.offsets += [offset * 1000 for offset in server.transport.video.stats.av_offsets]
+
+
+async def _barge_in(client: Any, server: Any, clip: np.ndarray, interruption: np.ndarray, samples: Samples) -> None:
+    """Ask, let the avatar speak a little, talk over it: (b) is the first silent frame after the user began."""
+    _, since, _ = await _ask(client, clip)
+    await asyncio.sleep(0.6)
+    if server.conversation.state != "speaking" or not server.conversation.playout.speaking:
+        samples.missed.append("answer too short to talk over")
+        await _quiet(client)
+        return
+    times = server.conversation.turns[-1]
+    over = client.microphone.play(interruption)
+    try:
+        await client.inbox.wait_for(lambda e: e.get("type") == "interrupted", 10, since)
+    except TimeoutError:
+        samples.missed.append("barge-in not detected")
+    await over.done.wait()
+    if times.stopped is not None and over.started is not None and times.interrupted_at is not None:
+        samples.stop.append((times.stopped - over.started) * 1000)
+        if times.user_spoke is not None:
+            samples.stop_server.append((times.stopped - times.user_spoke) * 1000)
+    await asyncio.sleep(ANSWER_LISTEN)  # the interruption is a question too: let its answer start
+    await _quiet(client)
+
+
+async def measure_load(url: str, state: Any, avatar: str, clips: list[np.ndarray], sessions: int,
+                       samples: Samples) -> None:
+    """(d): `sessions` conversations at once, each asking spoken questions back to back for LOAD_SECONDS."""
+    from talker.realtime.client import RealtimeClient
+
+    clients = [RealtimeClient(url, decode_video=False) for _ in range(sessions)]
+    try:
+        for client in clients:
+            await client.start(avatar)
+        servers = [_server_session(state, client.session_id) for client in clients]
+        await asyncio.sleep(1.0)
+        before = [(s.transport.video.stats.frames, s.transport.video.stats.late, s.transport.audio.stats.resyncs)
+                  for s in servers]
+        started = time.monotonic()
+
+        async def talk(client: Any, offset: int) -> None:
+            index = offset
+            while time.monotonic() - started < LOAD_SECONDS:
+                with contextlib.suppress(TimeoutError):
+                    await _ask(client, clips[index % len(clips)], within=LOAD_SECONDS)
+                    await asyncio.sleep(ANSWER_LISTEN)
+                    await _quiet(client)
+                index += 1
+
+        await asyncio.wait_for(asyncio.gather(*(talk(c, i) for i, c in enumerate(clients))), LOAD_SECONDS + 90)
+        elapsed = time.monotonic() - started
+        fresh, sent, resyncs = [], [], 0
+        for server, (frames, late, resync) in zip(servers, before, strict=True):
+            stats = server.transport.video.stats
+            sent.append((stats.frames - frames) / elapsed)
+            fresh.append(((stats.frames - frames) - (stats.late - late)) / elapsed)
+            resyncs += server.transport.audio.stats.resyncs - resync
+        samples.fps[sessions], samples.sent_fps[sessions], samples.resyncs[sessions] = fresh, sent, resyncs
+    finally:
+        for client in clients:
+            await client.close()
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def report(samples: Samples, rounds: int) -> str:
+    stage_names = ["server heard the end", "text known", "end of turn decided", "first piece (LLM)",
+                   "first audio ready (TTS)", "first audio sent"]
+    rows = []
+    for name in stage_names:
+        values = [a[name] for a in samples.answer if name in a]
+        rows.append(f"| {name} | {statistics.median(values):.0f} ms | {_pct(values, 0.9):.0f} ms |"
+                    if values else f"| {name} | – | – |")
+    offsets = [abs(o) for o in samples.offsets]
+    fps_rows = [f"| {n} | {statistics.median(samples.sent_fps[n]):.1f} | {min(samples.fps[n]):.1f} – "
+                f"{max(samples.fps[n]):.1f} | {samples.resyncs[n]} |" for n in sorted(samples.fps)]
+    missed = f" Missed: {', '.join(samples.missed)}." if samples.missed else ""
+    return f"""## Real time (`bench/realtime_bench.py`)
+
+One server process (uvicorn, aiortc on loopback) with the default kit; Python WebRTC clients in the same process
+whose microphones speak the questions at real time ({len(CHINESE)} Chinese questions from Kokoro's
+`{QUESTION_VOICE}`, {len(ENGLISH)} LibriVox sentences; × {rounds}). All marks are on one monotonic clock; the end
+of the user's speech is the last loud 20 ms frame the client sent. The avatar answers with Gemma 3 270M and
+Kokoro; the clients do not decode the video (the server renders and encodes every frame).
+
+**(a) End of the user's speech → each stage** ({len(samples.answer)} answers; target: first audio sent ≤ 300 ms)
+
+| stage | median | p90 |
+|---|---|---|
+{chr(10).join(rows)}
+
+**(b) The user talks over the avatar → its audio stops** (first silent frame sent; {len(samples.stop)} barge-ins;
+target ≤ 150 ms): median {statistics.median(samples.stop) if samples.stop else float('nan'):.0f} ms, p90
+{_pct(samples.stop, 0.9):.0f} ms from the first loud frame the client sent; from the server's own detection of
+the speech, median {statistics.median(samples.stop_server) if samples.stop_server else float('nan'):.0f} ms.
+The answer is cut (memory keeps what was heard) once 0.2 s of speech confirm it.{missed}
+
+**(c) A/V offset of the video frames sent while the avatar spoke** (speech the audio track had sent minus the
+speech position the frame shows; {len(offsets)} frames; target ≤ 40 ms): median {_pct(offsets, 0.5):.0f} ms,
+p90 {_pct(offsets, 0.9):.0f} ms, max {max(offsets) if offsets else float('nan'):.0f} ms.
+
+**(d) Video frame rate with concurrent sessions**, each asking spoken questions back to back for
+{LOAD_SECONDS:.0f} s (target 25 fps; *fresh* frames are newly rendered, the rest repeat the previous image)
+
+| sessions | fps sent (median) | fresh fps (min – max over sessions) | audio clock resyncs |
+|---|---|---|---|
+{chr(10).join(fps_rows)}
+
+Peak RSS of the process (server, every model, clients): {peak_rss_mb():.0f} MB."""
+
+
+async def run(url: str, state: Any, rounds: int, levels: list[int]) -> Samples:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
+        response = await http.post("/v1/avatars", content=PORTRAIT.read_bytes(), params={"name": "bench"})
+        response.raise_for_status()
+        avatar = response.json()["id"]
+    clips, interruption = await asyncio.to_thread(_questions, state)
+    silence = np.zeros(24000, dtype=np.float32)
+    clips = [np.concatenate([silence, clip, silence]) for clip in clips]
+    samples = Samples()
+    print("(a)-(c): one session …", flush=True)
+    await measure_answers(url, state, avatar, clips, interruption, samples, rounds)
+    for sessions in levels:
+        print(f"(d): {sessions} session(s) …", flush=True)
+        await measure_load(url, state, avatar, clips, sessions, samples)
+    return samples
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    rounds, levels = (1, [1]) if quick else (2, [1, 2, 4])
+    with tempfile.TemporaryDirectory() as data:
+        base = Settings()
+        settings = base.model_copy(update={
+            "data_dir": Path(data),
+            "server": base.server.model_copy(update={"rate_per_minute": 100_000, "realtime_sessions": 4}),
+        })
+        started = time.monotonic()
+        with _server(settings) as (url, state):
+            samples = asyncio.run(run(url, state, rounds, levels))
+        body = report(samples, rounds)
+    print(body)
+    if not quick:
+        write_section("realtime", body)
+    print(f"\nrealtime bench done in {time.monotonic() - started:.0f} s" + ("" if quick else "; BENCHMARKS.md updated"))
+
+
+if __name__ == "__main__":
+    main()
