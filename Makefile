@@ -27,12 +27,14 @@ system-deps:
 		apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
 
 # Real recorded English speech (five LibriVox utterances with transcripts) for the ASR accuracy tests,
-# and Debian's Chromium for the real-browser test of the web page.
+# and Debian's Chromium and Firefox ESR for the real-browser tests of the web page.
 test-data:
 	@test -d $(LIBRIVOX) || { echo "installing pocketsphinx-testdata (LibriVox speech for the ASR tests)"; \
 		apt-get update -qq && apt-get install -y -qq pocketsphinx-testdata >/dev/null; }
 	@command -v chromium >/dev/null || { echo "installing Chromium (the real-browser test of the web page)"; \
 		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v firefox-esr >/dev/null || { echo "installing Firefox ESR (the real-browser test of the page in Firefox)"; \
+		apt-get update -qq && apt-get install -y -qq firefox-esr >/dev/null; }
 
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/weights-no-deps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

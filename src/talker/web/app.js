@@ -289,6 +289,7 @@ function onEvent(event) {
   switch (event.type) {
     case "hello":
       talk.channel.send(JSON.stringify({ type: "hello", protocol: PROTOCOL, client: CLIENT }));
+      setState("listening");  // a conversation starts listening; `state` messages only tell changes
       logEntry("system", t("connected"));
       break;
     case "state":
