@@ -116,15 +116,18 @@ def main() -> None:
     speech = _speech(settings)
     base = whisper.create(settings)
     full = whisper.create(settings.model_copy(update={"asr": settings.asr.model_copy(update={"window": 30.0})}))
+    ten = whisper.create(settings.model_copy(update={"asr": settings.asr.model_copy(update={"window": 10.0})}))
     tiny_settings = settings.asr.model_copy(update={"model": "whisper-tiny-en"})
     tiny = whisper.create(settings.model_copy(update={"asr": tiny_settings}))
-    for recognizer in (base, full, tiny):
+    for recognizer in (base, ten, full, tiny):
         recognizer.transcribe(speech["en"][1])  # load and warm
     references = {"zh": CHINESE, "en": [text for _, text in _librivox_transcripts()]}
     rows = []
     for name, recognizer, window, language, detect in [
-        ("whisper-base", base, settings.asr.window, "zh", None), ("whisper-base", full, 30, "zh", None),
-        ("whisper-base", base, settings.asr.window, "en", None), ("whisper-base", full, 30, "en", None),
+        ("whisper-base", base, settings.asr.window, "zh", None), ("whisper-base", ten, 10, "zh", None),
+        ("whisper-base", full, 30, "zh", None),
+        ("whisper-base", base, settings.asr.window, "en", None), ("whisper-base", ten, 10, "en", None),
+        ("whisper-base", full, 30, "en", None),
         ("whisper-base", base, settings.asr.window, "en", "en"),
         ("whisper-tiny-en", tiny, settings.asr.window, "en", "en"),
     ]:

@@ -74,7 +74,7 @@ class ASRSettings(BaseModel):
     )
     word_timestamps: bool = Field(True, description="word timings in final transcripts")
     window: float = Field(
-        10.0, ge=5.0, le=30.0,
+        7.0, ge=5.0, le=30.0,
         description="seconds of audio context the Whisper encoder sees (30 is Whisper's own; shorter is faster)",
     )
     vad: VADSettings = VADSettings()

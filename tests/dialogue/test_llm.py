@@ -74,6 +74,8 @@ async def test_a_start_in_the_wrong_language_is_dropped_whole_plumbing(local: Lo
     monkeypatch.setattr(local, "_attempt", scripted)
     assert "".join(await _answer(local, ChatRequest("你是谁？", "zh"))) == "你好，我是小慧，很高兴认识你。"
     assert local.language_retries == 1
+    attempts = iter([["Hello!"], ["你好！"]])  # too short to reach the check while streaming: checked at the end
+    assert "".join(await _answer(local, ChatRequest("你是谁？", "zh"))) == "你好！"
 
 
 async def test_streams_several_deltas(local: LocalLLM) -> None:

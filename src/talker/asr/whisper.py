@@ -6,7 +6,7 @@ faster-whisper's own `transcribe` would run the encoder twice when the language 
 encoder is most of the cost.
 
 The encoder normally sees a padded 30 s window whatever the audio's length. Utterances are short, so
-by default it sees a 10 s window (longer when the audio needs it): about 8x less encoder work for a
+by default it sees a 7 s window (longer when the audio needs it): about 4x less encoder work for a
 small loss of accuracy (measured in BENCHMARKS.md; `asr.window = 30` restores Whisper's own).
 
 Decoding is greedy at temperature 0, so the same audio always gives the same text: a streaming final

@@ -123,6 +123,10 @@ def _exchange(exchange: Exchange, language: Language, name: str) -> list[str]:
     return [user_label + exchange.user.replace("\n", " "), bot_label.format(name=name) + exchange.assistant]
 
 
+def _has_letters(text: str) -> bool:
+    return any(char.isalpha() for char in text)
+
+
 def _language_of(text: str) -> Language:
     from talker.text.lang import detect_language
 
@@ -206,8 +210,11 @@ class LocalLLM:
                             break
                         yield held
                         held = None
-                if held and not wrong_language:
-                    yield held  # a short answer that never reached the check
+                if held and not wrong_language:  # a short answer that never reached the check
+                    if not last and _has_letters(held) and _language_of(held) != request.language:
+                        wrong_language = True  # "Hello!" to a Chinese question
+                    else:
+                        yield held
             finally:
                 inner.cancel()
                 await generation.aclose()
