@@ -92,10 +92,11 @@ def few_shot_prompt(request: ChatRequest) -> str:
     examples are the same for every turn, the history (its turns in the reply's language) grows within a
     session, the facts and the question change every time.
     """
-    lines = [_INTRO["zh"].format(name=request.name, role=request.role, style=request.style),
-             _INTRO["en"].format(name=request.name, role=request.role, style=request.style), ""]
-    # Examples in the reply's language come last: a base model continues in the language it saw last.
-    # So there is one prefix per reply language; each stays cached in its own llama.cpp slot.
+    # The introduction and the examples in the reply's language come last: a base model continues in the
+    # language it saw last. So there is one prefix per reply language; each stays cached in its own slot.
+    intros = sorted(("zh", "en"), key=lambda language: language == request.language)
+    lines = [_INTRO[language].format(name=request.name, role=request.role, style=request.style)
+             for language in intros] + [""]
     examples = sorted(request.examples, key=lambda e: _language_of(e.user) == request.language)
     for example in examples:
         lines += _exchange(example, _language_of(example.user), request.name)
