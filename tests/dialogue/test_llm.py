@@ -62,6 +62,13 @@ def test_earlier_turns_in_the_other_language_stay_out_of_the_prompt() -> None:
     assert "阳光明媚" in chinese and "It is ten." not in chinese
 
 
+def test_the_prompt_ends_its_introduction_in_the_reply_language() -> None:
+    """Without examples, the introduction was the last text before the dialogue, and in English for every reply."""
+    for question, language in (("你们几点开门？", "zh"), ("When do you open?", "en")):
+        intro = few_shot_prompt(ChatRequest(question, language)).split("\n\n")[0].splitlines()
+        assert detect_language(intro[-1]) == language and detect_language(intro[0]) != language
+
+
 async def test_a_start_in_the_wrong_language_is_dropped_whole_plumbing(local: LocalLLM,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """Scripted attempts instead of the model: the first opens in English, the retry in Chinese."""
