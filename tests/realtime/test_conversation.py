@@ -302,3 +302,16 @@ def test_chunks_of_a_cut_turn_are_dropped_when_they_arrive_late_plumbing(memory:
         assert not any(await _play(conversation, 0.5)), "a frame of the cut turn went out"
 
     asyncio.run(scenario())
+
+
+def test_a_prepared_answer_is_used_when_only_the_punctuation_changed_plumbing(memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, events, _ = _listening(memory)
+        await _hear(conversation, hearing, Heard("likely_end", "What time do you open", "unknown"))
+        await _until_prepared(conversation)
+        await _hear(conversation, hearing, Heard("end_of_turn", "What time do you open?", "question"))
+        await _until_speaking(conversation)
+        await _play(conversation, 0.1)
+        assert next(e for e in events if e["type"] == "latency")["prepared"] is True
+
+    asyncio.run(scenario())

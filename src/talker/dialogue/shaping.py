@@ -12,7 +12,7 @@ _CLAUSES = "，,、：:"
 
 async def speakable(
     deltas: AsyncIterator[str],
-    first_min_chars: int = 4,
+    first_min_chars: int = 2,
     min_chars: int = 10,
     max_wait: float = 0.6,
 ) -> AsyncIterator[str]:

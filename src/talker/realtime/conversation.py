@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ from talker.realtime.playout import Playout
 State = Literal["listening", "thinking", "speaking"]
 Emit = Callable[[dict[str, Any]], None]
 MIC_RATE = 16000
-_PREPARE_ON = ("question", "complete")  # endpointer reasons after which the turn usually ends soon
+# Endpointer reasons after which the turn usually ends: not after a trailing 嗯/"and" (the user goes on).
+_PREPARE_ON = ("question", "complete", "unknown")
+_NOT_WORDS = re.compile(r"[\W_]+")
 
 
 class Hearing(Protocol):
@@ -130,7 +133,7 @@ class Conversation:
         if event.kind == "partial":
             self._emit({"type": "transcript", "final": False, "text": event.text, "language": event.language})
             prepared = self._prepared
-            if prepared is not None and not prepared.go.is_set() and event.text.strip() not in prepared.text:
+            if prepared is not None and not prepared.go.is_set() and _words(event.text) not in _words(prepared.text):
                 self._discard_prepared()  # the user went on: the prepared answer is for a question never asked
         elif event.kind == "likely_end":
             self._prepare_answer(event)
@@ -142,7 +145,7 @@ class Conversation:
                 await self.interrupt(reason="new question")
             speech_ended = self._on_clock(event.end)
             prepared, self._prepared = self._prepared, None
-            if prepared is not None and prepared.text == event.text.strip():
+            if prepared is not None and same_words(prepared.text, event.text):
                 self._confirm(prepared, speech_ended)
                 return
             if prepared is not None:
@@ -179,7 +182,7 @@ class Conversation:
         if not self._prepare or self.state != "listening" or event.reason not in _PREPARE_ON or not text:
             return
         if self._prepared is not None:
-            if self._prepared.text == text:
+            if same_words(self._prepared.text, text):
                 return
             self._discard_prepared()
         self._prepared = self._begin(text, prepared=True)
@@ -214,17 +217,20 @@ class Conversation:
         async for piece in reply.pieces():
             if times.first_piece is None:
                 times.first_piece = self._clock()
-            chunks = await asyncio.to_thread(self._spoken, piece)
-            await answer.go.wait()
-            if not self._current(answer):
-                return
-            for chunk in chunks:
+            chunks = iter(self._speak(piece))  # one chunk per sentence, synthesised as it is asked for
+            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                await answer.go.wait()
+                if not self._current(answer):
+                    return
                 self.playout.enqueue(times.turn, chunk.samples, chunk.sample_rate, chunk.text, tuple(chunk.words),
                                      pause_after=getattr(chunk, "pause_after", 0.0),
                                      phonemes=tuple(getattr(chunk, "phonemes", ())))
-            if times.first_audio_ready is None:
-                times.first_audio_ready = self._clock()
-                self._set_state("speaking")
+                if times.first_audio_ready is None:
+                    times.first_audio_ready = self._clock()
+                    self._set_state("speaking")
+            await answer.go.wait()
+            if not self._current(answer):
+                return
             self._emit({"type": "answer", "turn": times.turn, "text": piece})
         await answer.go.wait()
         if not self._current(answer):
@@ -238,9 +244,6 @@ class Conversation:
 
     def _current(self, answer: _Answer) -> bool:
         return self._answer is answer and self.playout.turn == answer.times.turn
-
-    def _spoken(self, piece: str) -> list[Any]:
-        return list(self._speak(piece))
 
     def on_frame_sent(self, turn: int, speech: bool) -> None:
         """The transport reports each frame it sent: first audio out, the audio stopping, the end of a turn."""
@@ -322,3 +325,12 @@ class Conversation:
             await self.interrupt(reason="closed")
         if self._hearing is not None:
             self._hearing.close()
+
+
+def same_words(a: str, b: str) -> bool:
+    """The same words, whatever the punctuation and case (a speculative decode may lack the final "?")."""
+    return _words(a) == _words(b)
+
+
+def _words(text: str) -> str:
+    return _NOT_WORDS.sub("", text).casefold()
