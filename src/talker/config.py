@@ -136,6 +136,10 @@ class ServerSettings(BaseModel):
     realtime_idle_timeout: float = Field(
         120.0, gt=0, description="seconds without speech or messages before a real-time session ends"
     )
+    realtime_opener: bool = Field(
+        True, description="start each spoken answer with a short acknowledgement (嗯， / Well,) made ahead, so the "
+                          "user hears at once that they were heard while the answer is still being made"
+    )
 
 
 class Settings(BaseSettings):

@@ -63,7 +63,7 @@ async def _play(conversation: Conversation, seconds: float) -> list[bool]:
         frame = conversation.playout.next_frame()
         conversation.on_frame_sent(frame.turn, frame.speech)
         sent.append(frame.speech)
-        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)  # let worker threads (speech synthesis) finish as they would in 20 ms
     return sent
 
 
@@ -313,5 +313,45 @@ def test_a_prepared_answer_is_used_when_only_the_punctuation_changed_plumbing(me
         await _until_speaking(conversation)
         await _play(conversation, 0.1)
         assert next(e for e in events if e["type"] == "latency")["prepared"] is True
+
+    asyncio.run(scenario())
+
+
+def _with_opener(memory: MemoryStore) -> tuple[Conversation, list[dict[str, Any]], str]:
+    events: list[dict[str, Any]] = []
+    session = memory.create_session(owner="test")
+    engine = DialogueEngine(EchoLLM(), memory, DEFAULT_PERSONA)
+    opener = next(fake_speak("嗯"))  # 0.1 s, made ahead
+
+    def openers(language: str) -> FakeChunk | None:
+        return opener if language == "zh" else None
+
+    conversation = Conversation(engine, session, fake_speak, Playout(48000), events.append, opener=openers)
+    return conversation, events, session
+
+
+def test_the_opener_plays_first_and_stays_out_of_memory_plumbing(memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, events, session = _with_opener(memory)
+        await conversation.say("好的。")
+        assert conversation.state == "speaking", "the opener should make the avatar speak at once"
+        sent = await _play(conversation, 1.0)
+        assert sum(sent) == 5 + 15  # the opener (0.1 s), then the answer (0.3 s)
+        latency = next(e for e in events if e["type"] == "latency")
+        assert latency["opener"] is True
+        assert latency["first_audio_sent_ms"] <= latency["answer_audio_sent_ms"]
+        assert [(t.role, t.text) for t in memory.turns(session)] == [("user", "好的。"), ("assistant", "好的。")]
+
+    asyncio.run(scenario())
+
+
+def test_a_barge_in_during_the_opener_leaves_no_answer_in_memory_plumbing(memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, events, session = _with_opener(memory)
+        await conversation.say("你们几点开门？")
+        await _play(conversation, 0.04)
+        await conversation.interrupt(reason="stopped")
+        assert next(e for e in events if e["type"] == "interrupted")["heard_chars"] == 0
+        assert [t.role for t in memory.turns(session)] == ["user"]
 
     asyncio.run(scenario())

@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from talker.realtime.playout import Playout
+from talker.text.lang import detect_language
 
 State = Literal["listening", "thinking", "speaking"]
 Emit = Callable[[dict[str, Any]], None]
@@ -50,6 +51,7 @@ class Interrupter(Protocol):
 
 
 Speak = Callable[[str], Iterable[Any]]  # text → speech chunks (SpeechAudio-like: samples, sample_rate, words)
+Opener = Callable[[str], Any]  # language → a short spoken chunk ready at once ("嗯，"), or None
 
 
 @dataclass
@@ -65,6 +67,9 @@ class TurnTimes:
     first_piece: float | None = None
     first_audio_ready: float | None = None
     first_audio_sent: float | None = None
+    opener: float = 0.0  # seconds of opener queued before the answer (0: none)
+    answer_audio_ready: float | None = None  # the answer's own first audio, after any opener
+    answer_audio_sent: float | None = None
     user_spoke: float | None = None  # the user's speech over the avatar began (as the barge-in watch saw it)
     paused: float | None = None  # the avatar was paused for a possible barge-in
     interrupted_at: float | None = None
@@ -81,6 +86,7 @@ class _Answer:
     times: TurnTimes
     go: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    audio_waiting: bool = False  # a prepared answer has speech ready at `go`
 
 
 class Conversation:
@@ -88,7 +94,8 @@ class Conversation:
 
     def __init__(self, engine: Any, session_id: str, speak: Speak, playout: Playout, emit: Emit,
                  hearing: Hearing | None = None, interrupter: Interrupter | None = None,
-                 clock: Callable[[], float] = time.monotonic, prepare: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, prepare: bool = True,
+                 opener: Opener | None = None) -> None:
         self._engine = engine
         self._session = session_id
         self._speak = speak
@@ -98,6 +105,7 @@ class Conversation:
         self._interrupter = interrupter
         self._clock = clock
         self._prepare = prepare
+        self._opener = opener
         self.state: State = "listening"
         self._answer: _Answer | None = None  # the answer of the current turn
         self._prepared: _Answer | None = None  # an answer made ahead of the end of the user's turn
@@ -125,7 +133,7 @@ class Conversation:
             await self.interrupt(reason="typed")
         self._discard_prepared()
         self._emit({"type": "transcript", "final": True, "text": text, "source": "typed"})
-        self._confirm(self._begin(text, prepared=False), speech_ended=None)
+        self._confirm(self._begin(text, prepared=False), speech_ended=None, language=None)
 
     async def _on_heard(self, event: Any) -> None:
         if event.kind == "speech_start" and self.state != "listening":
@@ -146,11 +154,11 @@ class Conversation:
             speech_ended = self._on_clock(event.end)
             prepared, self._prepared = self._prepared, None
             if prepared is not None and same_words(prepared.text, event.text):
-                self._confirm(prepared, speech_ended)
+                self._confirm(prepared, speech_ended, event.language)
                 return
             if prepared is not None:
                 self._cancel(prepared)
-            self._confirm(self._begin(event.text, prepared=False), speech_ended)
+            self._confirm(self._begin(event.text, prepared=False), speech_ended, event.language)
 
     def _on_clock(self, stream_time: float) -> float:
         """The clock time a point of the microphone stream arrived (the stream arrives in real time)."""
@@ -198,7 +206,7 @@ class Conversation:
         answer.task = asyncio.get_running_loop().create_task(self._run(answer))
         return answer
 
-    def _confirm(self, answer: _Answer, speech_ended: float | None) -> None:
+    def _confirm(self, answer: _Answer, speech_ended: float | None, language: str | None) -> None:
         """The user's turn ended with the prepared text (or it was typed): this answer is the turn."""
         times = answer.times
         times.turn = self.playout.start_turn()
@@ -210,7 +218,21 @@ class Conversation:
         self._answer = answer
         self.turns.append(times)
         self._set_state("thinking")
+        if not answer.audio_waiting:
+            self._open(times, language or detect_language(answer.text))
         answer.go.set()
+
+    def _open(self, times: TurnTimes, language: str) -> None:
+        """Start the turn with the opener ("嗯，") while the answer is still being made: the user hears at once
+        that they were heard. It carries no text, so memory and the heard-characters count leave it out."""
+        chunk = self._opener(language) if self._opener is not None else None
+        if chunk is None:
+            return
+        if self.playout.enqueue(times.turn, chunk.samples, chunk.sample_rate, "", (),
+                                phonemes=tuple(getattr(chunk, "phonemes", ()))):
+            times.opener = chunk.samples.size / chunk.sample_rate
+            times.first_audio_ready = self._clock()
+            self._set_state("speaking")
 
     async def _run(self, answer: _Answer) -> None:
         times, reply = answer.times, answer.reply
@@ -219,14 +241,16 @@ class Conversation:
                 times.first_piece = self._clock()
             chunks = iter(self._speak(piece))  # one chunk per sentence, synthesised as it is asked for
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+                answer.audio_waiting = True
                 await answer.go.wait()
                 if not self._current(answer):
                     return
                 self.playout.enqueue(times.turn, chunk.samples, chunk.sample_rate, chunk.text, tuple(chunk.words),
                                      pause_after=getattr(chunk, "pause_after", 0.0),
                                      phonemes=tuple(getattr(chunk, "phonemes", ())))
-                if times.first_audio_ready is None:
-                    times.first_audio_ready = self._clock()
+                if times.answer_audio_ready is None:
+                    times.answer_audio_ready = self._clock()
+                    times.first_audio_ready = times.first_audio_ready or times.answer_audio_ready
                     self._set_state("speaking")
             await answer.go.wait()
             if not self._current(answer):
@@ -242,6 +266,10 @@ class Conversation:
             self._set_state("listening")
         # Otherwise the reply is stored when its audio has played out (`on_frame_sent`) or was cut short.
 
+    def _past_opener(self, times: TurnTimes) -> bool:
+        position = self.playout.position()
+        return position is not None and position[1] > times.opener + 1e-6
+
     def _current(self, answer: _Answer) -> bool:
         return self._answer is answer and self.playout.turn == answer.times.turn
 
@@ -251,6 +279,8 @@ class Conversation:
         if times is not None:
             if speech and times.turn == turn and times.first_audio_sent is None:
                 times.first_audio_sent = self._clock()
+            if speech and times.turn == turn and times.answer_audio_sent is None and self._past_opener(times):
+                times.answer_audio_sent = self._clock()
                 self._emit({"type": "latency", "turn": turn, **self.latency(times)})
             elif not speech and times.stopped is None and (times.paused or times.interrupted_at) is not None:
                 times.stopped = self._clock()
@@ -313,10 +343,13 @@ class Conversation:
         marks = {"transcribed": times.transcribed if times.speech_ended is not None else None,
                  "end_of_turn": times.heard if times.speech_ended is not None else None,
                  "first_piece": times.first_piece, "first_audio_ready": times.first_audio_ready,
-                 "first_audio_sent": times.first_audio_sent}
+                 "first_audio_sent": times.first_audio_sent,
+                 "answer_audio_ready": times.answer_audio_ready if times.opener else None,
+                 "answer_audio_sent": times.answer_audio_sent if times.opener else None}
         figures: dict[str, Any] = {f"{name}_ms": round((value - origin) * 1000, 1) for name, value in marks.items()
                                    if value is not None}
         figures["prepared"] = times.prepared
+        figures["opener"] = bool(times.opener)
         return figures
 
     async def close(self) -> None:

@@ -36,6 +36,7 @@ log = logging.getLogger("talker.realtime")
 ID_PREFIX = "rt_"
 VIDEO_SIZE = 512  # longest side of the video, pixels
 _WARM_UP = {"zh": "你好。", "en": "Hello."}
+OPENERS = {"zh": "嗯，", "en": "Well,"}
 SPEECH_DB = -45.0  # a microphone frame at least this loud (dBFS) counts as the user being there
 
 
@@ -166,7 +167,29 @@ class Speaker:
     def __init__(self, synthesizer: Any, voice: str | None, report: Any) -> None:
         self._synthesizer = synthesizer
         self.voice = voice
-        self._report = report
+        self.report = report
+        self._openers: dict[tuple[str, str], Any] = {}
+
+    def make_openers(self, languages: list[str]) -> None:
+        """Speak the openers ahead, in the voice each language's answers will use (a worker thread)."""
+        from talker.errors import TalkerError
+
+        for language in languages:
+            voice = self.voice or self._synthesizer.voice(None, language).id
+            try:
+                chunk = next(iter(self._synthesizer.stream(OPENERS[language], voice=voice)), None)
+            except TalkerError as error:
+                log.warning("the %s opener could not be spoken: %s", language, error)
+                continue
+            self._openers[voice, language] = chunk
+
+    def opener(self, language: str) -> Any:
+        """The opener made ahead for `language` in the voice the answer will use (None: none, say nothing)."""
+        voice = self.voice or self._default_voices().get(language)
+        return self._openers.get((voice, language)) if voice else None
+
+    def _default_voices(self) -> dict[str, str]:
+        return {language: voice for voice, language in self._openers}
 
     def __call__(self, piece: str) -> Iterator[Any]:
         from talker.errors import InputError
@@ -179,7 +202,7 @@ class Speaker:
         except InputError:
             return  # nothing speakable in this piece (marks, emoji)
         except Exception as error:
-            self._report(error)
+            self.report(error)
 
 
 # ---------------------------------------------------------------------------------------------- sessions
@@ -222,6 +245,7 @@ class _Parts:
     memory_session: str
     face: Face
     first_frame: np.ndarray
+    speaker: Speaker
 
 
 class RealtimeSessions:
@@ -291,6 +315,9 @@ class RealtimeSessions:
                 raise
             raise unknown_voice(voice) from None
         self._warm_up(synthesizer, voice, language)
+        speaker = Speaker(synthesizer, voice, report=lambda error: None)  # the session's report is wired later
+        if settings.server.realtime_opener:
+            speaker.make_openers([language] if language else ["zh", "en"])
         face = load_face(settings, portrait)
         first = face.first_frame()
         services = self._state.services
@@ -305,7 +332,7 @@ class RealtimeSessions:
         except BaseException:
             transcriber.close()
             raise
-        return _Parts(portrait, voice, synthesizer, transcriber, mind.engine, memory_session, face, first)
+        return _Parts(portrait, voice, synthesizer, transcriber, mind.engine, memory_session, face, first, speaker)
 
     def _warm_up(self, synthesizer: Any, voice: str | None, language: str | None) -> None:
         """Speak a word in each language the session may answer in, once per process and language, so the
@@ -348,9 +375,9 @@ class RealtimeSessions:
         playout = Playout(48000)
         # Barge-in has its own VAD state: the transcriber's detector is busy following the user's turns.
         watch = BargeInWatch(self._state.services.vad().detector(self.settings.asr.vad).probability, playout)
-        conversation = Conversation(SafeEngine(parts.engine, report), parts.memory_session,
-                                    Speaker(parts.synthesizer, parts.voice, report), playout, emit, hearing=hearing,
-                                    interrupter=watch)
+        parts.speaker.report = report
+        conversation = Conversation(SafeEngine(parts.engine, report), parts.memory_session, parts.speaker, playout,
+                                    emit, hearing=hearing, interrupter=watch, opener=parts.speaker.opener)
         height, width = parts.first_frame.shape[:2]
         hello = {"type": "hello", "protocol": PROTOCOL, "session": session_id, "server": __version__,
                  "audio": {"codec": "opus", "rate": 48000},
