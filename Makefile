@@ -77,6 +77,7 @@ bench: models test-data
 	@$(BIN)/python bench/face_bench.py
 	@$(BIN)/python bench/asr_bench.py
 	@$(BIN)/python bench/server_bench.py
+	@$(BIN)/python bench/realtime_bench.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -56,6 +56,7 @@ class Samples:
     sent_fps: dict[int, list[float]] = field(default_factory=dict)
     resyncs: dict[int, int] = field(default_factory=dict)
     missed: list[str] = field(default_factory=list)
+    prepared: int = 0
 
 
 def _free_port() -> int:
@@ -110,9 +111,11 @@ def _server_session(state: Any, session_id: str) -> Any:
 
 
 def _stages(times: Any, speech_end: float) -> dict[str, float]:
-    marks = {"server heard the end": times.speech_ended, "text known": times.transcribed,
-             "end of turn decided": times.heard, "first piece (LLM)": times.first_piece,
-             "first audio ready (TTS)": times.first_audio_ready, "first audio sent": times.first_audio_sent}
+    marks = {"server heard the end": times.speech_ended, "text known (ASR)": times.transcribed,
+             "end of turn decided": times.heard, "first audio sent (the opener)": times.first_audio_sent,
+             "answer: first piece (LLM)": times.first_piece,
+             "answer: first audio ready (TTS)": times.answer_audio_ready,
+             "answer: first audio sent": times.answer_audio_sent}
     return {name: (value - speech_end) * 1000 for name, value in marks.items() if value is not None}
 
 
@@ -158,6 +161,7 @@ async def measure_answers(url: str, state: Any, avatar: str, clips: list[np.ndar
                     samples.missed.append("an empty answer")
                 elif played.ended is not None:
                     samples.answer.append(_stages(times, played.ended))
+                    samples.prepared += times.prepared
                 await asyncio.sleep(ANSWER_LISTEN)
                 await _quiet(client)
         for clip in clips[: len(clips) // 2 + 1] * rounds:
@@ -232,8 +236,8 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def report(samples: Samples, rounds: int) -> str:
-    stage_names = ["server heard the end", "text known", "end of turn decided", "first piece (LLM)",
-                   "first audio ready (TTS)", "first audio sent"]
+    stage_names = ["server heard the end", "text known (ASR)", "end of turn decided", "first audio sent (the opener)",
+                   "answer: first piece (LLM)", "answer: first audio ready (TTS)", "answer: first audio sent"]
     rows = []
     for name in stage_names:
         values = [a[name] for a in samples.answer if name in a]
@@ -251,7 +255,9 @@ whose microphones speak the questions at real time ({len(CHINESE)} Chinese quest
 of the user's speech is the last loud 20 ms frame the client sent. The avatar answers with Gemma 3 270M and
 Kokoro; the clients do not decode the video (the server renders and encodes every frame).
 
-**(a) End of the user's speech → each stage** ({len(samples.answer)} answers; target: first audio sent ≤ 300 ms)
+**(a) End of the user's speech → each stage** ({len(samples.answer)} answers, {samples.prepared} of them prepared
+before the turn ended; target: first audio sent ≤ 300 ms). The opener (嗯， / Well,) is spoken ahead and goes out
+when the end of the turn is decided; the answer itself follows.
 
 | stage | median | p90 |
 |---|---|---|

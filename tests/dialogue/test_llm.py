@@ -116,6 +116,15 @@ async def test_speakable_pieces_from_deltas() -> None:
     assert pieces == ["好的，", "我来介绍一下。", "我们的营业时间是早上九点到下午五点。", "谢谢"]
 
 
+async def test_an_abbreviation_does_not_end_a_piece() -> None:
+    async def deltas() -> object:
+        for piece in ["And Mr.", " Dashwood came", " in. Then", " Dr. Smith left."]:
+            yield piece
+
+    pieces = [p async for p in speakable(deltas())]  # type: ignore[arg-type]
+    assert pieces == ["And Mr. Dashwood came in.", "Then Dr. Smith left."]
+
+
 async def test_echo_says_the_text_back() -> None:
     text = "请逐字朗读这段稿子：Hello world."
     assert "".join(await _answer(EchoLLM(), ChatRequest(text, "zh"))) == text

@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+from talker.text.sentences import is_abbreviation
+
 _ENDS = "。！？!?；;…"
 _CLAUSES = "，,、：:"
 
@@ -49,7 +51,8 @@ async def speakable(
 def _cut(text: str, min_chars: int) -> int | None:
     for index, char in enumerate(text):
         if char in _ENDS or (char == "." and (index + 1 == len(text) or text[index + 1].isspace())
-                             and not text[max(index - 1, 0)].isdigit()):
+                             and not text[max(index - 1, 0)].isdigit()
+                             and not is_abbreviation(text[:index + 1], text[index + 1:])):
             end = index + 1
             while end < len(text) and text[end] in _ENDS + "\"'”’」）)":
                 end += 1

@@ -71,7 +71,7 @@ def _boundary(text: str, final: bool) -> int | None:
                 if not final:
                     return None  # "3." may go on as "3.14"
                 end = index + 1
-            elif (text[index + 1].isspace() or text[index + 1] in _CLOSERS) and not _is_abbreviation(
+            elif (text[index + 1].isspace() or text[index + 1] in _CLOSERS) and not is_abbreviation(
                 text[: index + 1], text[index + 1:]
             ):
                 end = index + 1
@@ -94,7 +94,8 @@ def _line_ends_sentence(before: str) -> bool:
     return bool(_HAN.match(last)) or last in _TERMINAL or last in _CLOSERS or last in _CLAUSE or last == "."
 
 
-def _is_abbreviation(before: str, after: str) -> bool:
+def is_abbreviation(before: str, after: str) -> bool:
+    """Whether the "." after `before` ends an abbreviation or an initial rather than a sentence."""
     match = _WORD_BEFORE.search(before)
     if not match:
         return False
