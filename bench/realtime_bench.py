@@ -182,7 +182,12 @@ async def _barge_in(client: Any, server: Any, clip: np.ndarray, interruption: np
     try:
         await client.inbox.wait_for(lambda e: e.get("type") == "interrupted", 10, since)
     except TimeoutError:
-        samples.missed.append("barge-in not detected")
+        await over.done.wait()
+        ended = [e["_at"] for e in client.inbox.events[since:] if e.get("type") == "state" and
+                 e["state"] == "listening"]
+        early = bool(ended and over.started is not None and ended[0] < over.started + 0.3)
+        samples.missed.append("the answer ended before 0.2 s of talking over it" if early else
+                              "a barge-in not detected")
     await over.done.wait()
     if times.stopped is not None and over.started is not None and times.interrupted_at is not None:
         samples.stop.append((times.stopped - over.started) * 1000)

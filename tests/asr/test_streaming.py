@@ -183,3 +183,49 @@ def _run_blocks(transcriber: StreamingTranscriber, blocks: object) -> list[Liste
     for block in blocks:  # type: ignore[attr-defined]
         events += transcriber.feed(block)
     return events + transcriber.finish()
+
+
+class OneUtterance:
+    """A stand-in detector: speech from 0.5 s to 1.5 s, ended after a 0.25 s hang-over (plumbing only)."""
+
+    pause_started = None
+
+    def __init__(self) -> None:
+        self.fed = 0.0
+
+    def feed(self, samples: np.ndarray) -> list[object]:
+        from talker.asr.vad import VadEvent
+
+        before, self.fed = self.fed, self.fed + samples.size / RATE
+        events: list[object] = []
+        if before < 0.5 <= self.fed:
+            events.append(VadEvent("start", 0.5, self.fed))
+        if before < 1.75 <= self.fed:
+            events.append(VadEvent("end", 1.5, self.fed))
+        return events
+
+    def flush(self) -> list[object]:
+        return []
+
+
+class Saying:
+    """A stand-in recogniser that always hears the same words (plumbing only)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None,
+                   word_timestamps: bool = False) -> Transcript:
+        return Transcript(self.text, "en", 1.0)
+
+
+def test_the_final_words_are_offered_as_a_likely_end_while_the_endpointer_waits_plumbing(settings: Settings) -> None:
+    # No final punctuation: the endpointer waits 0.6 s of silence; an answer can be prepared meanwhile.
+    transcriber = StreamingTranscriber(OneUtterance(), InlineDecoder(Saying("I want to open an account")),  # type: ignore[arg-type]
+                                       settings.asr, partials=False)
+    events = _run(transcriber, np.zeros(3 * RATE, dtype=np.float32))
+    kinds = [(e.kind, e.text) for e in events if e.kind in ("final", "likely_end", "end_of_turn")]
+    assert kinds == [("final", "I want to open an account"), ("likely_end", "I want to open an account"),
+                     ("end_of_turn", "I want to open an account")]
+    likely, turn = (next(e for e in events if e.kind == kind) for kind in ("likely_end", "end_of_turn"))
+    assert likely.reason == turn.reason == "unknown" and likely.time < turn.time

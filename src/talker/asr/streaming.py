@@ -5,7 +5,8 @@ bounded rate (partials). When the VAD first hears silence, the segment up to tha
 once, speculatively: if the silence lasts into a speech end, that decode already is the final, so the
 final costs less than a full decode after the end. If speech resumes, the result is shown as a partial;
 if the silence is still on when it arrives, it also comes as `likely_end`: the turn's text as it stands if
-the user stops here, so an answer can be prepared while the endpointer waits. After the end, the
+the user stops here, so an answer can be prepared while the endpointer waits (the final text comes as
+`likely_end` too when the endpointer still waits for more silence after it). After the end, the
 endpointer decides from the words when the turn is over.
 
 Decoding runs on a `Decoder`: `InlineDecoder` decodes on the caller's thread (files, and tests that run
@@ -208,6 +209,7 @@ class StreamingTranscriber:
         self._finals_due = 0
         self._turn: list[Transcript] = []
         self._turn_end: float | None = None
+        self._offered: str | None = None  # the turn's text last offered as a likely end
 
     @property
     def position(self) -> float:
@@ -345,6 +347,7 @@ class StreamingTranscriber:
         """The turn's text if the pause the speculative decode ended at turns out to end it."""
         text = join_texts([*self._turn, result])
         reason = self._endpointer.decide(text).reason
+        self._offered = text
         return ListenEvent("likely_end", self.position, job.start / SAMPLE_RATE, job.end / SAMPLE_RATE, text,
                            result.language, reason=reason, segment=job.segment)
 
@@ -356,14 +359,18 @@ class StreamingTranscriber:
             return []
         text = join_texts(self._turn)
         decision = self._endpointer.decide(text)
+        language = self._turn[-1].language
         if not stream_ended and self.position - self._turn_end < decision.wait:
-            return []
+            if not self._endpointing or text == self._offered:
+                return []
+            self._offered = text  # the words are final; only the silence is still being waited for
+            return [ListenEvent("likely_end", self.position, self._turn_end, self._turn_end, text, language,
+                                reason=decision.reason, segment=self._segment)]
         if not self._endpointing and not stream_ended:
             return []
-        language = self._turn[-1].language
         event = ListenEvent("end_of_turn", self.position, self._turn_end, self._turn_end, text, language,
                             reason=decision.reason, segment=self._segment)
-        self._turn, self._turn_end = [], None
+        self._turn, self._turn_end, self._offered = [], None, None
         return [event]
 
     def _trim(self) -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 import time
@@ -151,6 +152,9 @@ class LocalLLM:
         self._server: Any = None
         self._load_lock = threading.Lock()
         self._turn_lock = threading.Lock()
+        # Generations run one at a time on their own thread: waiting ones queue here instead of each
+        # holding a thread of the event loop's shared pool (which also encodes live audio and video).
+        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="talker-llm")
         self.chunks_after_cancel = 0  # tokens the model produced after the last cancel (tests, metrics)
         self.first_token_seconds = 0.0  # of the last generation attempt, from request to first token (bench)
         self.language_retries = 0  # of the last answer
@@ -271,7 +275,7 @@ class LocalLLM:
             finally:
                 loop.call_soon_threadsafe(deltas.put_nowait, None)
 
-        worker = loop.run_in_executor(None, generate)
+        worker = loop.run_in_executor(self._worker, generate)
         try:
             while (item := await deltas.get()) is not None:
                 if isinstance(item, BaseException):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import inspect
 import logging
@@ -24,6 +26,7 @@ from talker.server.services import Services
 
 log = logging.getLogger("talker.server")
 PROBLEM_JSON = "application/problem+json"
+WORKER_THREADS = 64  # the event loop's pool for blocking work (see lifespan)
 
 
 @dataclass
@@ -51,6 +54,11 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The loop's default pool runs aiortc's audio and video encoders next to speech synthesis, recognition
+        # and uploads of every live session; its stock size (cores + 4) let blocked work starve the encoders
+        # (audio stalls with four conversations). Waiting threads cost no CPU.
+        pool = concurrent.futures.ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="talker-worker")
+        asyncio.get_running_loop().set_default_executor(pool)
         for start in state.extras.get("on_start", []):
             start()
         yield
