@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -132,7 +133,11 @@ class ServerSettings(BaseModel):
     max_json_bytes: int = Field(1_000_000, ge=1024, description="largest JSON request body")
     max_text_chars: int = Field(20_000, ge=100, description="longest text for speech or a video script")
     video_workers: int = Field(1, ge=1, le=16, description="video jobs rendered at once")
-    realtime_sessions: int = Field(4, ge=1, le=64, description="live real-time conversations at once")
+    realtime_sessions: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1), ge=1, le=64,
+        description="live real-time conversations at once (default: one per CPU core; more than that, all "
+                    "talking at once, drop video frames and audio: see BENCHMARKS.md)",
+    )
     realtime_idle_timeout: float = Field(
         120.0, gt=0, description="seconds without speech or messages before a real-time session ends"
     )

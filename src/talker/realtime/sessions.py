@@ -183,6 +183,13 @@ class Speaker:
                 continue
             self._openers[voice, language] = chunk
 
+    def _openers_for_voice(self) -> None:
+        """The session's voice was just chosen (by its first answer): make the openers it lacks in that voice,
+        on a thread of their own, so the next answers in either language open in the same voice."""
+        missing = [language for language in OPENERS if (self.voice, language) not in self._openers]
+        if self._openers and missing:
+            threading.Thread(target=self.make_openers, args=(missing,), name="talker-openers", daemon=True).start()
+
     def opener(self, language: str) -> Any:
         """The opener made ahead for `language` in the voice the answer will use (None: none, say nothing)."""
         voice = self.voice or self._default_voices().get(language)
@@ -198,6 +205,7 @@ class Speaker:
             for chunk in self._synthesizer.stream(piece, voice=self.voice):
                 if self.voice is None and getattr(chunk, "voice", None):
                     self.voice = str(chunk.voice)
+                    self._openers_for_voice()
                 yield chunk
         except InputError:
             return  # nothing speakable in this piece (marks, emoji)
