@@ -272,7 +272,8 @@ when the end of the turn is decided; the answer itself follows.
 target ≤ 150 ms): median {statistics.median(samples.stop) if samples.stop else float('nan'):.0f} ms, p90
 {_pct(samples.stop, 0.9):.0f} ms from the first loud frame the client sent; from the server's own detection of
 the speech, median {statistics.median(samples.stop_server) if samples.stop_server else float('nan'):.0f} ms.
-The answer is cut (memory keeps what was heard) once 0.2 s of speech confirm it.{missed}
+The answer is cut (memory keeps what was heard) once 0.2 s of speech confirm it. The bench's microphones carry
+no echo of the avatar; the echo case is in tests/realtime/test_watch.py.{missed}
 
 **(c) A/V offset of the video frames sent while the avatar spoke** (speech the audio track had sent minus the
 speech position the frame shows; {len(offsets)} frames; target ≤ 40 ms): median {_pct(offsets, 0.5):.0f} ms,

@@ -13,7 +13,7 @@ import fractions
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ import pytest
 
 from talker.config import Settings
 from talker.models.kit import ModelKit
+from talker.realtime.client import Inbox
 from tests.live_server import serving
 
 SPEECH = Path("/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav")
@@ -126,35 +127,6 @@ def microphone_track(samples: np.ndarray) -> Any:
             return frame
 
     return Microphone()
-
-
-class Inbox:
-    """Everything the client got, in order: data-channel events, and `_audio` / `_video` marks from the tracks."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._changed = asyncio.Event()
-
-    def add(self, event: dict[str, Any]) -> None:
-        event["_at"] = time.monotonic()
-        self.events.append(event)
-        self._changed.set()
-
-    async def first(self, predicate: Callable[[dict[str, Any]], bool], within: float) -> int:
-        """Index of the first event matching `predicate`, waiting up to `within` seconds for it."""
-        async def scan() -> int:
-            while True:
-                for index, event in enumerate(self.events):
-                    if predicate(event):
-                        return index
-                self._changed.clear()
-                await self._changed.wait()
-
-        try:
-            return await asyncio.wait_for(scan(), within)
-        except TimeoutError:
-            seen = [e for e in self.events if not e["type"].startswith("_")]
-            raise AssertionError(f"not seen within {within} s; data-channel events: {seen}") from None
 
 
 async def read_track(track: Any, inbox: Inbox) -> None:

@@ -119,11 +119,15 @@ class Inbox:
     async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], within: float,
                        since: int = 0) -> dict[str, Any]:
         """The first event from index `since` on that matches, waiting up to `within` seconds."""
-        async def scan() -> dict[str, Any]:
+        return self.events[await self.first(predicate, within, since)]
+
+    async def first(self, predicate: Callable[[dict[str, Any]], bool], within: float, since: int = 0) -> int:
+        """The index of the first event from `since` on that matches, waiting up to `within` seconds."""
+        async def scan() -> int:
             while True:
-                for event in self.events[since:]:
-                    if predicate(event):
-                        return event
+                for index in range(since, len(self.events)):
+                    if predicate(self.events[index]):
+                        return index
                 self._changed.clear()
                 await self._changed.wait()
 
