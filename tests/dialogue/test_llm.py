@@ -10,6 +10,7 @@ import pytest
 
 from talker.config import Settings
 from talker.dialogue.llm import (
+    LOOKAHEAD,
     Cancel,
     ChatRequest,
     EchoLLM,
@@ -83,6 +84,38 @@ async def test_a_start_in_the_wrong_language_is_dropped_whole_plumbing(local: Lo
     assert local.language_retries == 1
     attempts = iter([["Hello!"], ["你好！"]])  # too short to reach the check while streaming: checked at the end
     assert "".join(await _answer(local, ChatRequest("你是谁？", "zh"))) == "你好！"
+
+
+async def test_the_model_runs_at_most_a_sentence_ahead_of_its_reader_plumbing(
+        local: LocalLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in for llama.cpp that would produce 100 deltas at once: while the reader is busy (speaking the
+    first piece), only LOOKAHEAD more are made; then everything still arrives, in order."""
+    import asyncio
+    import threading
+
+    class Eager:
+        def __init__(self) -> None:
+            self.reached = {count: threading.Event() for count in (LOOKAHEAD + 1, LOOKAHEAD + 2)}
+            self.produced = 0
+
+        def handle_completions(self, prompt: dict[str, Any], on_chunk: Any) -> None:
+            for index in range(100):
+                if on_chunk({"choices": [{"text": f"{index},"}]}):
+                    return
+                self.produced += 1
+                if self.produced in self.reached:
+                    self.reached[self.produced].set()
+
+    server = Eager()
+    monkeypatch.setattr(local, "_load", lambda: server)
+    generation = local._attempt(ChatRequest("你好", "zh"), Cancel())
+    first = await generation.__anext__()
+    # It went on ahead of the reader (one taken, LOOKAHEAD waiting) and stopped there; a free-running model
+    # would be at 100 at once.
+    assert await asyncio.to_thread(server.reached[LOOKAHEAD + 1].wait, 5)
+    assert not await asyncio.to_thread(server.reached[LOOKAHEAD + 2].wait, 0.3)
+    rest = [delta async for delta in generation]
+    assert [first, *rest] == [f"{index}," for index in range(100)]
 
 
 async def test_streams_several_deltas(local: LocalLLM) -> None:

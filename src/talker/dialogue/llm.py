@@ -75,6 +75,7 @@ _SLOTS = 2
 _SLOT_OF: dict[Language, int] = {"zh": 0, "en": 1}
 _LANGUAGE_TRIES = 3
 _CHECK_CHARS = 10  # about a clause: speech cannot start before one anyway
+LOOKAHEAD = 24  # deltas the local model may generate ahead of its reader (about a sentence)
 _CUE = {"zh": "（用中文回答）", "en": "(Reply in English.)"}
 _STRONG_CUE = {"zh": "（请只用中文回答，不要说英文。）", "en": "(Reply only in English, no Chinese.)"}
 _INTRO = {
@@ -246,6 +247,7 @@ class LocalLLM:
         self.chunks_after_cancel = 0
         self.first_token_seconds = 0.0
         requested = time.perf_counter()
+        credits = threading.Semaphore(LOOKAHEAD)
 
         def on_chunk(chunk: Any) -> bool:
             if not self.first_token_seconds:
@@ -261,6 +263,11 @@ class LocalLLM:
             choices = data.get("choices") if isinstance(data, dict) else None
             text = choices[0].get("text", "") if choices else ""
             if text and not cancel.cancelled:
+                # Run at most LOOKAHEAD deltas ahead of the reader: while the avatar's first piece is being
+                # spoken into audio, the model waits here instead of taking the CPU from the speech synthesis.
+                while not credits.acquire(timeout=0.05):
+                    if cancel.cancelled:
+                        return True
                 loop.call_soon_threadsafe(deltas.put_nowait, text)
             return cancel.cancelled  # True makes llama.cpp stop before the next token
 
@@ -280,6 +287,7 @@ class LocalLLM:
             while (item := await deltas.get()) is not None:
                 if isinstance(item, BaseException):
                     raise item
+                credits.release()
                 yield item
         finally:
             cancel.cancel()
