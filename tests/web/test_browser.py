@@ -234,6 +234,8 @@ def test_a_second_voice_talks_over_the_answer_and_the_avatar_stops(live: Live) -
         final.wait_for()
         assert "dashwood" in final.inner_text().lower()
         page.wait_for_selector("#state[data-state=speaking]")
+        # Past the opener ("Well,"), into the answer itself: its first piece is shown as its audio starts.
+        page.wait_for_function("document.querySelector('#log .msg.avatar')?.textContent.length > 0")
         speaking = _avatar_level(page, lambda level: level > 0.01)
 
         page.evaluate("url => window.__mic.play(url)", f"{live.url}/test-microphone/{OTHER_VOICE.name}")

@@ -240,6 +240,7 @@ class Conversation:
             if times.first_piece is None:
                 times.first_piece = self._clock()
             chunks = iter(self._speak(piece))  # one chunk per sentence, synthesised as it is asked for
+            shown = False
             while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
                 answer.audio_waiting = True
                 await answer.go.wait()
@@ -252,10 +253,14 @@ class Conversation:
                     times.answer_audio_ready = self._clock()
                     times.first_audio_ready = times.first_audio_ready or times.answer_audio_ready
                     self._set_state("speaking")
+                if not shown:  # the piece's text goes out with its first audio
+                    shown = True
+                    self._emit({"type": "answer", "turn": times.turn, "text": piece})
             await answer.go.wait()
             if not self._current(answer):
                 return
-            self._emit({"type": "answer", "turn": times.turn, "text": piece})
+            if not shown:
+                self._emit({"type": "answer", "turn": times.turn, "text": piece})
         await answer.go.wait()
         if not self._current(answer):
             return

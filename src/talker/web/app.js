@@ -19,7 +19,7 @@ const TEXT = {
     state_listening: "listening", state_thinking: "thinking", state_speaking: "speaking",
     connected: "Connected. Say something!", ended: "The conversation ended.",
     interrupted: "interrupted ({reason})", typed: "typed",
-    latency: "Last answer: first words {piece} ms · audio ready {ready} ms · audio sent {sent} ms",
+    latency: "Last answer, after you stopped: first sound {sent} ms · first words {piece} ms · answer audio {answer} ms",
     micDenied: "The microphone is not available", micDeniedDetail: "allow microphone access for this page, or type your messages.",
     network: "The server cannot be reached", networkDetail: "check that `talker serve` is running.",
     connectionLost: "The connection was lost", connectionLostDetail: "press Start to talk again.",
@@ -41,7 +41,7 @@ const TEXT = {
     state_listening: "正在听", state_thinking: "正在想", state_speaking: "正在说",
     connected: "已连接，请说话！", ended: "对话已结束。",
     interrupted: "已打断（{reason}）", typed: "输入",
-    latency: "上一回答：首段文字 {piece} 毫秒 · 首段音频就绪 {ready} 毫秒 · 首段音频发出 {sent} 毫秒",
+    latency: "上一回答（从您说完起）：首个声音 {sent} 毫秒 · 首段文字 {piece} 毫秒 · 回答音频 {answer} 毫秒",
     micDenied: "无法使用麦克风", micDeniedDetail: "请允许本页面使用麦克风，或直接输入文字。",
     network: "无法连接服务器", networkDetail: "请确认 `talker serve` 正在运行。",
     connectionLost: "连接已断开", connectionLostDetail: "点击“开始”重新对话。",
@@ -327,8 +327,8 @@ function onEvent(event) {
     }
     case "latency":
       $("#latency").textContent = t("latency", {
-        piece: Math.round(event.first_piece_ms), ready: Math.round(event.first_audio_ready_ms),
-        sent: Math.round(event.first_audio_sent_ms),
+        sent: Math.round(event.first_audio_sent_ms), piece: Math.round(event.first_piece_ms),
+        answer: Math.round(event.answer_audio_sent_ms ?? event.first_audio_sent_ms),
       });
       break;
     case "error":
