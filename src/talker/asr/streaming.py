@@ -164,6 +164,9 @@ class ThreadDecoder:
             self._thread = None
 
     def _work(self) -> None:
+        from talker.threads import lower_priority
+
+        lower_priority()  # live audio and video come first (talker.threads)
         while (job := self._jobs.get()) is not None:
             try:
                 job.result = self._recognizer.transcribe(job.audio, self._language, word_timestamps=job.words)

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import threading
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from talker.errors import BackendUnavailableError, InputError
+from talker.threads import background_pool
 
 Language = Literal["zh", "en"]
 
@@ -155,7 +155,7 @@ class LocalLLM:
         self._turn_lock = threading.Lock()
         # Generations run one at a time on their own thread: waiting ones queue here instead of each
         # holding a thread of the event loop's shared pool (which also encodes live audio and video).
-        self._worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="talker-llm")
+        self._worker = background_pool(1, "talker-llm")  # llama.cpp's own threads inherit its priority
         self.chunks_after_cancel = 0  # tokens the model produced after the last cancel (tests, metrics)
         self.first_token_seconds = 0.0  # of the last generation attempt, from request to first token (bench)
         self.language_retries = 0  # of the last answer

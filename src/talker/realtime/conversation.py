@@ -15,6 +15,7 @@ once; it is cut when the barge-in is confirmed, or goes on if it was only a coug
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import re
 import time
@@ -95,7 +96,7 @@ class Conversation:
     def __init__(self, engine: Any, session_id: str, speak: Speak, playout: Playout, emit: Emit,
                  hearing: Hearing | None = None, interrupter: Interrupter | None = None,
                  clock: Callable[[], float] = time.monotonic, prepare: bool = True,
-                 opener: Opener | None = None) -> None:
+                 opener: Opener | None = None, pool: concurrent.futures.Executor | None = None) -> None:
         self._engine = engine
         self._session = session_id
         self._speak = speak
@@ -106,6 +107,7 @@ class Conversation:
         self._clock = clock
         self._prepare = prepare
         self._opener = opener
+        self._pool = pool  # where recognition and speech synthesis run (None: the loop's default pool)
         self.state: State = "listening"
         self._answer: _Answer | None = None  # the answer of the current turn
         self._prepared: _Answer | None = None  # an answer made ahead of the end of the user's turn
@@ -124,7 +126,7 @@ class Conversation:
             await self._watch(self._interrupter(window, self._stream_time))
         if self._hearing is None:
             return
-        for event in await asyncio.to_thread(self._hearing.feed, window):
+        for event in await self._in_pool(self._hearing.feed, window):
             await self._on_heard(event)
 
     async def say(self, text: str) -> None:
@@ -241,7 +243,7 @@ class Conversation:
                 times.first_piece = self._clock()
             chunks = iter(self._speak(piece))  # one chunk per sentence, synthesised as it is asked for
             shown = False
-            while (chunk := await asyncio.to_thread(next, chunks, None)) is not None:
+            while (chunk := await self._in_pool(next, chunks, None)) is not None:
                 answer.audio_waiting = True
                 await answer.go.wait()
                 if not self._current(answer):
@@ -270,6 +272,9 @@ class Conversation:
             reply.finish()
             self._set_state("listening")
         # Otherwise the reply is stored when its audio has played out (`on_frame_sent`) or was cut short.
+
+    async def _in_pool(self, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
     def _past_opener(self, times: TurnTimes) -> bool:
         position = self.playout.position()

@@ -25,6 +25,7 @@ import numpy as np
 from talker import __version__
 from talker.realtime.playout import Playout
 from talker.server.problems import Problem, not_found, unknown_voice, unprocessable
+from talker.threads import background_pool
 
 if TYPE_CHECKING:
     from talker.config import Settings
@@ -37,6 +38,7 @@ ID_PREFIX = "rt_"
 VIDEO_SIZE = 512  # longest side of the video, pixels
 _WARM_UP = {"zh": "你好。", "en": "Hello."}
 OPENERS = {"zh": "嗯，", "en": "Well,"}
+INFERENCE_THREADS = 16  # recognition and speech of all live sessions (most of them wait, not compute)
 SPEECH_DB = -45.0  # a microphone frame at least this loud (dBFS) counts as the user being there
 
 
@@ -268,6 +270,8 @@ class RealtimeSessions:
         self._reserved = 0  # sessions being built (they count against the limit)
         self._reaper: asyncio.Task[None] | None = None
         self._warm: set[str] = set()
+        # Recognition, speech synthesis and session set-up of every live session, below the audio's priority.
+        self._pool = background_pool(INFERENCE_THREADS, "talker-inference")
 
     def __len__(self) -> int:
         return len(self._sessions)
@@ -285,7 +289,8 @@ class RealtimeSessions:
                           "try again shortly", headers={"Retry-After": "10"})
         self._reserved += 1
         try:
-            parts = await asyncio.to_thread(self._build, owner, avatar_id, voice, language)
+            parts = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._build, owner, avatar_id, voice, language)
             try:
                 session = self._assemble(owner, avatar_id, language, parts)
             except BaseException:
@@ -385,7 +390,8 @@ class RealtimeSessions:
         watch = BargeInWatch(self._state.services.vad().detector(self.settings.asr.vad).probability, playout)
         parts.speaker.report = report
         conversation = Conversation(SafeEngine(parts.engine, report), parts.memory_session, parts.speaker, playout,
-                                    emit, hearing=hearing, interrupter=watch, opener=parts.speaker.opener)
+                                    emit, hearing=hearing, interrupter=watch, opener=parts.speaker.opener,
+                                    pool=self._pool)
         height, width = parts.first_frame.shape[:2]
         hello = {"type": "hello", "protocol": PROTOCOL, "session": session_id, "server": __version__,
                  "audio": {"codec": "opus", "rate": 48000},
@@ -466,6 +472,7 @@ class RealtimeSessions:
             self._reaper = None
         for session_id in list(self._sessions):
             await self._close(session_id, "server stopping")
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------------------------------ idle
 
