@@ -25,7 +25,7 @@ import numpy as np
 from talker import __version__
 from talker.realtime.playout import Playout
 from talker.server.problems import Problem, not_found, unknown_voice, unprocessable
-from talker.threads import background_pool
+from talker.threads import background_pool, lower_priority
 
 if TYPE_CHECKING:
     from talker.config import Settings
@@ -171,6 +171,7 @@ class Speaker:
         self.voice = voice
         self.report = report
         self._openers: dict[tuple[str, str], Any] = {}
+        self._fallback_voice: dict[str, str] = {}  # language → the voice answers take while none is chosen
 
     def make_openers(self, languages: list[str]) -> None:
         """Speak the openers ahead, in the voice each language's answers will use (a worker thread)."""
@@ -178,6 +179,8 @@ class Speaker:
 
         for language in languages:
             voice = self.voice or self._synthesizer.voice(None, language).id
+            if self.voice is None:
+                self._fallback_voice[language] = voice
             try:
                 chunk = next(iter(self._synthesizer.stream(OPENERS[language], voice=voice)), None)
             except TalkerError as error:
@@ -190,15 +193,17 @@ class Speaker:
         on a thread of their own, so the next answers in either language open in the same voice."""
         missing = [language for language in OPENERS if (self.voice, language) not in self._openers]
         if self._openers and missing:
-            threading.Thread(target=self.make_openers, args=(missing,), name="talker-openers", daemon=True).start()
+            threading.Thread(target=self._make_openers_in_background, args=(missing,), name="talker-openers",
+                             daemon=True).start()
+
+    def _make_openers_in_background(self, languages: list[str]) -> None:
+        lower_priority()
+        self.make_openers(languages)
 
     def opener(self, language: str) -> Any:
         """The opener made ahead for `language` in the voice the answer will use (None: none, say nothing)."""
-        voice = self.voice or self._default_voices().get(language)
+        voice = self.voice or self._fallback_voice.get(language)
         return self._openers.get((voice, language)) if voice else None
-
-    def _default_voices(self) -> dict[str, str]:
-        return {language: voice for voice, language in self._openers}
 
     def __call__(self, piece: str) -> Iterator[Any]:
         from talker.errors import InputError
@@ -327,10 +332,11 @@ class RealtimeSessions:
             if voice is None:
                 raise
             raise unknown_voice(voice) from None
-        self._warm_up(synthesizer, voice, language)
         speaker = Speaker(synthesizer, voice, report=lambda error: None)  # the session's report is wired later
-        if settings.server.realtime_opener:
+        if settings.server.realtime_opener:  # speaking them also warms up the TTS for each language
             speaker.make_openers([language] if language else ["zh", "en"])
+        else:
+            self._warm_up(synthesizer, voice, language)
         face = load_face(settings, portrait)
         first = face.first_frame()
         services = self._state.services
