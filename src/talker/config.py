@@ -74,6 +74,11 @@ class ASRSettings(BaseModel):
         0.8, ge=0.1, le=10.0, description="least seconds of new speech between partial re-decodes"
     )
     word_timestamps: bool = Field(True, description="word timings in final transcripts")
+    speculative_pad: float = Field(
+        0.032, ge=0.0, le=1.0,
+        description="seconds of a pause the speculative decode at its start takes in; that decode is the final "
+                    "when the rest of the pause stays quiet",
+    )
     window: float = Field(
         7.0, ge=5.0, le=30.0,
         description="seconds of audio context the Whisper encoder sees (30 is Whisper's own; shorter is faster)",

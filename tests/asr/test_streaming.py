@@ -14,6 +14,7 @@ from talker.asr.streaming import (
     DecodeJob,
     InlineDecoder,
     ListenEvent,
+    Recognizer,
     StreamingTranscriber,
     ThreadDecoder,
 )
@@ -36,6 +37,18 @@ class CountingRecognizer:
         return self.whisper.transcribe(samples, language, word_timestamps)
 
 
+class RecordingDecoder(InlineDecoder):
+    """The inline decoder, remembering the kind of each job and where on the stream it was asked for."""
+
+    def __init__(self, recognizer: Recognizer) -> None:
+        super().__init__(recognizer)
+        self.jobs: list[tuple[str, float]] = []
+
+    def submit(self, job: DecodeJob) -> None:
+        self.jobs.append((job.kind, job.end / RATE))
+        super().submit(job)
+
+
 def _run(transcriber: StreamingTranscriber, audio: np.ndarray, piece: int = 320) -> list[ListenEvent]:
     events: list[ListenEvent] = []
     for offset in range(0, audio.size, piece):
@@ -54,16 +67,18 @@ def test_partials_come_before_the_end_and_the_final_equals_batch(
 ) -> None:
     audio = _speech(utterances)
     recognizer = CountingRecognizer(whisper)
-    transcriber = StreamingTranscriber(vad_model.detector(settings.asr.vad), InlineDecoder(recognizer), settings.asr)
+    decoder = RecordingDecoder(recognizer)
+    transcriber = StreamingTranscriber(vad_model.detector(settings.asr.vad), decoder, settings.asr)
     events = _run(transcriber, audio)
+    # Partial re-decodes come at most once per interval of new speech after the previous decode of any kind.
+    for (_, before), (kind, at) in itertools.pairwise(decoder.jobs):
+        assert kind != "partial" or at - before >= settings.asr.partial_interval - 0.05, decoder.jobs
     ends = [e for e in events if e.kind == "speech_end"]
     finals = [e for e in events if e.kind == "final"]
     assert len(ends) == len(finals) == 2, [(e.kind, e.text) for e in events]
     for end, final in zip(ends, finals, strict=True):
         partials = [e for e in events if e.kind == "partial" and e.segment == end.segment]
         assert len([p for p in partials if p.time < end.end]) >= 2, "no partials while the user was speaking"
-        times = [p.time for p in partials]
-        assert all(b - a >= settings.asr.partial_interval - 0.05 for a, b in itertools.pairwise(times[:-1]))
         batch = whisper.transcribe(audio[round(final.start * RATE):round(final.end * RATE)])
         assert final.text == batch.text and final.language == batch.language
         assert final.time == pytest.approx(end.time)  # known the moment the VAD ended the speech
@@ -229,3 +244,55 @@ def test_the_final_words_are_offered_as_a_likely_end_while_the_endpointer_waits_
                      ("end_of_turn", "I want to open an account")]
     likely, turn = (next(e for e in events if e.kind == kind) for kind in ("likely_end", "end_of_turn"))
     assert likely.reason == turn.reason == "unknown" and likely.time < turn.time
+
+
+class ScriptedPause:
+    """A stand-in detector (plumbing only): speech from 0.5 s, a pause from 1.5 s, the end fired 0.25 s later."""
+
+    def __init__(self) -> None:
+        self.position = 0.0
+        self.started = False
+        self.ended = False
+
+    @property
+    def pause_started(self) -> float | None:
+        return 1.5 if self.position >= 1.532 and not self.ended else None
+
+    def feed(self, samples: np.ndarray) -> list[object]:
+        from talker.asr.vad import VadEvent
+
+        self.position += samples.size / RATE
+        events: list[object] = []
+        if not self.started and self.position >= 0.65:
+            self.started = True
+            events.append(VadEvent("start", 0.5, self.position))
+        if not self.ended and self.position >= 1.75:
+            self.ended = True
+            events.append(VadEvent("end", 1.5, self.position))
+        return events
+
+    def flush(self) -> list[object]:
+        return []
+
+
+@pytest.mark.parametrize("tail_db, final_decodes", [(-30.0, 0), (-6.0, 1)])
+def test_the_speculative_decode_is_the_final_only_when_the_pause_stayed_quiet_plumbing(
+        tail_db: float, final_decodes: int) -> None:
+    """One VAD window into the pause is decoded at once; a loud tail the VAD called silence means a word may have
+    been missed, so the final is decoded again over the whole pad."""
+    settings = Settings().asr
+    decoder = RecordingDecoder(LengthRecognizer())
+    transcriber = StreamingTranscriber(ScriptedPause(), decoder, settings)  # type: ignore[arg-type]
+    audio = np.zeros(3 * RATE, dtype=np.float32)
+    speech = np.sin(np.arange(RATE) * 0.3).astype(np.float32) * 0.3  # 0.5–1.5 s
+    audio[RATE // 2:RATE // 2 + RATE] = speech
+    tail = slice(round(1.6 * RATE), round(1.65 * RATE))
+    audio[tail] = speech[:tail.stop - tail.start] * 10 ** (tail_db / 20)
+    events = _run(transcriber, audio)
+    speculative_end = 1.5 + settings.speculative_pad
+    likely = [e for e in events if e.kind == "likely_end"]
+    assert likely and likely[0].end == pytest.approx(speculative_end, abs=1e-3)
+    finals = [e for e in events if e.kind == "final"]
+    assert len(finals) == 1 and [kind for kind, _ in decoder.jobs].count("final") == final_decodes
+    expected_end = speculative_end if final_decodes == 0 else 1.5 + min(settings.vad.pad, settings.vad.hangover)
+    assert finals[0].end == pytest.approx(expected_end, abs=1e-3)

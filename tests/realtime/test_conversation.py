@@ -215,13 +215,24 @@ class ScriptedHearing:
         pass
 
 
-def _listening(memory: MemoryStore) -> tuple[Conversation, ScriptedHearing, list[dict[str, Any]], str]:
+def _listening(memory: MemoryStore, opener: bool = False
+               ) -> tuple[Conversation, ScriptedHearing, list[dict[str, Any]], str]:
     events: list[dict[str, Any]] = []
     session = memory.create_session(owner="test")
     hearing = ScriptedHearing()
     engine = DialogueEngine(EchoLLM(), memory, DEFAULT_PERSONA)
-    conversation = Conversation(engine, session, fake_speak, Playout(48000), events.append, hearing=hearing)
+    conversation = Conversation(engine, session, fake_speak, Playout(48000), events.append, hearing=hearing,
+                                opener=_openers() if opener else None)
     return conversation, hearing, events, session
+
+
+def _openers() -> Any:
+    opener = next(fake_speak("嗯"))  # 0.1 s, made ahead
+
+    def openers(language: str) -> FakeChunk | None:
+        return opener if language == "zh" else None
+
+    return openers
 
 
 async def _hear(conversation: Conversation, hearing: ScriptedHearing, *events: Heard) -> None:
@@ -321,12 +332,7 @@ def _with_opener(memory: MemoryStore) -> tuple[Conversation, list[dict[str, Any]
     events: list[dict[str, Any]] = []
     session = memory.create_session(owner="test")
     engine = DialogueEngine(EchoLLM(), memory, DEFAULT_PERSONA)
-    opener = next(fake_speak("嗯"))  # 0.1 s, made ahead
-
-    def openers(language: str) -> FakeChunk | None:
-        return opener if language == "zh" else None
-
-    conversation = Conversation(engine, session, fake_speak, Playout(48000), events.append, opener=openers)
+    conversation = Conversation(engine, session, fake_speak, Playout(48000), events.append, opener=_openers())
     return conversation, events, session
 
 
@@ -353,5 +359,64 @@ def test_a_barge_in_during_the_opener_leaves_no_answer_in_memory_plumbing(memory
         await conversation.interrupt(reason="stopped")
         assert next(e for e in events if e["type"] == "interrupted")["heard_chars"] == 0
         assert [t.role for t in memory.turns(session)] == ["user"]
+
+    asyncio.run(scenario())
+
+
+def test_the_opener_goes_out_when_the_words_sound_finished_and_the_answer_follows_in_its_turn_plumbing(
+        memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, events, session = _listening(memory, opener=True)
+        await _hear(conversation, hearing, Heard("likely_end", "几点开门？", "question"))
+        early = await _play(conversation, 0.2)
+        assert sum(early) == 5, "the opener should go out before the end of the turn is decided"
+        assert conversation.state == "listening" and not memory.turns(session)
+        await _until_prepared(conversation)
+        await _hear(conversation, hearing, Heard("end_of_turn", "几点开门？", "question", end=0.0))
+        await _until_speaking(conversation)
+        assert sum(await _play(conversation, 1.0)) == 25, "the answer, and no second opener"
+        latency = next(e for e in events if e["type"] == "latency")
+        assert latency["prepared"] is True and latency["opener"] is True
+        assert latency["first_audio_sent_ms"] <= latency["end_of_turn_ms"] <= latency["answer_audio_sent_ms"]
+        assert [(t.role, t.text) for t in memory.turns(session)] == [
+            ("user", "几点开门？"), ("assistant", "几点开门？")]
+
+    asyncio.run(scenario())
+
+
+def test_an_early_opener_is_a_listeners_sound_when_the_user_goes_on_plumbing(memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, _, session = _listening(memory, opener=True)
+        await _hear(conversation, hearing, Heard("likely_end", "我想问一下。", "complete"))
+        assert sum(await _play(conversation, 0.2)) == 5
+        await _hear(conversation, hearing, Heard("partial", "我想问一下明天"))
+        assert conversation._prepared is None
+        await _hear(conversation, hearing, Heard("likely_end", "我想问一下明天下雨吗？", "question"))
+        assert not any(await _play(conversation, 0.2)), "one early opener per turn of the user"
+        for _ in range(1000):  # its speech is ready: no opener at the end of the turn either
+            if conversation._prepared is not None and conversation._prepared.audio_waiting:
+                break
+            await asyncio.sleep(0.001)
+        await _hear(conversation, hearing, Heard("end_of_turn", "我想问一下明天下雨吗？", "question"))
+        await _until_speaking(conversation)
+        assert sum(await _play(conversation, 1.5)) == 55
+        assert [(t.role, t.text) for t in memory.turns(session)] == [
+            ("user", "我想问一下明天下雨吗？"), ("assistant", "我想问一下明天下雨吗？")]
+        await _hear(conversation, hearing, Heard("likely_end", "好的。", "complete"))
+        assert sum(await _play(conversation, 0.2)) == 5, "the next turn of the user gets its own"
+
+    asyncio.run(scenario())
+
+
+def test_words_that_promise_more_get_no_early_opener_plumbing(memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, events, _ = _listening(memory, opener=True)
+        await _hear(conversation, hearing, Heard("likely_end", "我想问一下", "unknown"))
+        assert not any(await _play(conversation, 0.2))
+        await _hear(conversation, hearing, Heard("end_of_turn", "我想问一下", "unknown"))
+        await _until_speaking(conversation)
+        await _play(conversation, 1.0)
+        latency = next(e for e in events if e["type"] == "latency")
+        assert latency["end_of_turn_ms"] <= latency["first_audio_sent_ms"]
 
     asyncio.run(scenario())

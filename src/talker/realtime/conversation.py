@@ -33,6 +33,7 @@ Emit = Callable[[dict[str, Any]], None]
 MIC_RATE = 16000
 # Endpointer reasons after which the turn usually ends: not after a trailing 嗯/"and" (the user goes on).
 _PREPARE_ON = ("question", "complete", "unknown")
+_ACKNOWLEDGE_ON = ("question", "complete")  # the opener goes out before the endpointer decides
 _NOT_WORDS = re.compile(r"[\W_]+")
 
 
@@ -113,6 +114,7 @@ class Conversation:
         self._prepared: _Answer | None = None  # an answer made ahead of the end of the user's turn
         self._stream_time = 0.0
         self._arrived = 0.0  # clock time the latest microphone piece arrived (its last sample)
+        self._acknowledged = False  # the opener was said early in the user's current turn
         self.turns: list[TurnTimes] = []
 
     # ------------------------------------------------------------------------------------------- input
@@ -134,6 +136,7 @@ class Conversation:
         if self.state != "listening":
             await self.interrupt(reason="typed")
         self._discard_prepared()
+        self._acknowledged = False
         self._emit({"type": "transcript", "final": True, "text": text, "source": "typed"})
         self._confirm(self._begin(text, prepared=False), speech_ended=None, language=None)
 
@@ -191,11 +194,23 @@ class Conversation:
         text = event.text.strip()
         if not self._prepare or self.state != "listening" or event.reason not in _PREPARE_ON or not text:
             return
-        if self._prepared is not None:
-            if same_words(self._prepared.text, text):
-                return
+        if self._prepared is None or not same_words(self._prepared.text, text):
             self._discard_prepared()
-        self._prepared = self._begin(text, prepared=True)
+            self._prepared = self._begin(text, prepared=True)
+        if event.reason in _ACKNOWLEDGE_ON and not self._acknowledged:
+            self._acknowledge(self._prepared, event.language or detect_language(text))
+
+    def _acknowledge(self, answer: _Answer, language: str) -> None:
+        """The words sound finished: say the opener now, in the prepared answer's turn, before the endpointer
+        has decided. If the user goes on, it was a listener's "嗯" and the answer is dropped; if the turn ends
+        with these words, the answer follows it in the same turn. Once per user turn."""
+        chunk = self._opener(language) if self._opener is not None else None
+        if chunk is None:
+            return
+        self._acknowledged = True
+        turn = self.playout.start_turn()
+        if self._open(answer.times, chunk, turn):
+            answer.times.turn = turn
 
     def _begin(self, text: str, prepared: bool) -> _Answer:
         """Ask the engine and start making the answer's speech (it plays once confirmed)."""
@@ -211,7 +226,11 @@ class Conversation:
     def _confirm(self, answer: _Answer, speech_ended: float | None, language: str | None) -> None:
         """The user's turn ended with the prepared text (or it was typed): this answer is the turn."""
         times = answer.times
-        times.turn = self.playout.start_turn()
+        self._acknowledged = False  # the user's turn is over
+        opened = times.turn != 0 and times.turn == self.playout.turn  # its opener went out early
+        if not opened:
+            times.turn = self.playout.start_turn()
+            times.opener, times.first_audio_ready = 0.0, None
         times.heard = self._clock()
         times.speech_ended = speech_ended
         commit = getattr(answer.reply, "commit", None)
@@ -219,22 +238,22 @@ class Conversation:
             commit()
         self._answer = answer
         self.turns.append(times)
-        self._set_state("thinking")
-        if not answer.audio_waiting:
-            self._open(times, language or detect_language(answer.text))
+        self._set_state("speaking" if opened and self.playout.speaking else "thinking")
+        if not opened and not answer.audio_waiting and self._opener is not None:
+            chunk = self._opener(language or detect_language(answer.text))
+            if chunk is not None and self._open(times, chunk, times.turn):
+                self._set_state("speaking")
         answer.go.set()
 
-    def _open(self, times: TurnTimes, language: str) -> None:
+    def _open(self, times: TurnTimes, chunk: Any, turn: int) -> bool:
         """Start the turn with the opener ("嗯，") while the answer is still being made: the user hears at once
         that they were heard. It carries no text, so memory and the heard-characters count leave it out."""
-        chunk = self._opener(language) if self._opener is not None else None
-        if chunk is None:
-            return
-        if self.playout.enqueue(times.turn, chunk.samples, chunk.sample_rate, "", (),
-                                phonemes=tuple(getattr(chunk, "phonemes", ()))):
-            times.opener = chunk.samples.size / chunk.sample_rate
-            times.first_audio_ready = self._clock()
-            self._set_state("speaking")
+        if not self.playout.enqueue(turn, chunk.samples, chunk.sample_rate, "", (),
+                                    phonemes=tuple(getattr(chunk, "phonemes", ()))):
+            return False
+        times.opener = chunk.samples.size / chunk.sample_rate
+        times.first_audio_ready = self._clock()
+        return True
 
     async def _run(self, answer: _Answer) -> None:
         times, reply = answer.times, answer.reply
@@ -286,6 +305,8 @@ class Conversation:
     def on_frame_sent(self, turn: int, speech: bool) -> None:
         """The transport reports each frame it sent: first audio out, the audio stopping, the end of a turn."""
         times = self.turns[-1] if self.turns else None
+        if self._prepared is not None and self._prepared.times.turn == turn:  # an early opener
+            times = self._prepared.times
         if times is not None:
             if speech and times.turn == turn and times.first_audio_sent is None:
                 times.first_audio_sent = self._clock()
