@@ -238,8 +238,10 @@ class Conversation:
             commit()
         self._answer = answer
         self.turns.append(times)
-        self._set_state("speaking" if opened and self.playout.speaking else "thinking")
-        if not opened and not answer.audio_waiting and self._opener is not None:
+        self._set_state("thinking")
+        if opened and self.playout.speaking:
+            self._set_state("speaking")
+        elif not opened and not answer.audio_waiting and self._opener is not None:
             chunk = self._opener(language or detect_language(answer.text))
             if chunk is not None and self._open(times, chunk, times.turn):
                 self._set_state("speaking")

@@ -343,8 +343,9 @@ class RealtimeSessions:
         recognizer = services.recognizer()
         recognizer.load()  # the first words should not wait for Whisper to load
         detector = services.vad().detector(settings.asr.vad)
+        # The conversation answers the words; their timings would only make each decode slower.
         transcriber = StreamingTranscriber(detector, ThreadDecoder(recognizer, language or settings.asr.language),
-                                           settings.asr)
+                                           settings.asr.model_copy(update={"word_timestamps": False}))
         try:
             mind = _minds(self._state).get(owner)
             memory_session = mind.memory.create_session(owner=owner)
