@@ -1,11 +1,13 @@
 """Real-time conversations: answer latency by stage, barge-in stop time, A/V offset and fps with 1, 2, 4 sessions.
 
 The server runs in this process under uvicorn (loopback, real HTTP and WebRTC), with the default kit: Whisper
-base, Silero, Gemma 3 270M, Kokoro, the sample portrait. Clients are `talker.realtime.client` over aiortc in
-the same process, on the same clock: their microphones play spoken questions at real time, so the end of the
-user's speech is known exactly (the last loud 20 ms frame the client sent) and every server mark is on the
-same monotonic clock. The bench clients do not decode the avatar's video (the server still renders and
-encodes every frame); a browser on the same laptop would add that decoding.
+base, Silero, Gemma 3 270M, Kokoro, the sample portrait. Clients are `talker.realtime.client` over aiortc. For
+(a)-(c) one client runs in the same process, on the same clock: its microphone plays spoken questions at real
+time, so the end of the user's speech is known exactly (the last loud 20 ms frame the client sent) and every
+server mark is on the same monotonic clock. For (d) the clients run in a process of their own
+(realtime_load_clients.py), so they do not take the server's event loop and GIL. The bench clients do not
+decode the avatar's video (the server still renders and encodes every frame); a browser on the same laptop
+would add that decoding.
 
 (a) end of the user's speech → first avatar audio frame sent, by stage; (b) the user starting to talk over the
 avatar → the first silent frame sent; (c) A/V offset of the video frames sent while speaking; (d) fps sent.
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import resource
 import socket
 import statistics
 import sys
@@ -32,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import peak_rss_mb, write_section
+from realtime_load_clients import ANSWER_LISTEN, ask, quiet
 from talker.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +48,6 @@ CHINESE = ["请问你们几点开门？", "你好，介绍一下你自己。", "
 QUESTION_VOICE = "zm_yunxi"  # the user's voice (the avatar answers in its own)
 INTERRUPTION = "等一下，我还有一个问题。"
 LOAD_SECONDS = 30.0  # how long each concurrency level runs
-ANSWER_LISTEN = 1.5  # seconds of each answer listened to before moving on
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Samples:
     fps: dict[int, list[float]] = field(default_factory=dict)  # (d): sessions → fresh frames per second, each
     sent_fps: dict[int, list[float]] = field(default_factory=dict)
     resyncs: dict[int, int] = field(default_factory=dict)
+    cpu: dict[int, float] = field(default_factory=dict)  # (d): the server process's CPU time / wall time
     missed: list[str] = field(default_factory=list)
     prepared: int = 0
 
@@ -119,32 +124,6 @@ def _stages(times: Any, speech_end: float) -> dict[str, float]:
     return {name: (value - speech_end) * 1000 for name, value in marks.items() if value is not None}
 
 
-async def _wait_listening(client: Any, since: int, within: float = 60.0) -> None:
-    await client.inbox.wait_for(lambda e: e.get("type") == "state" and e["state"] == "listening", within, since)
-
-
-async def _ask(client: Any, clip: np.ndarray, within: float = 60.0) -> tuple[Any, int, bool]:
-    """Speak a question; returns the clip (with its marks) once the answer's first audio went out, or once the
-    avatar is listening again without having said anything (the model gave an empty answer): the flag says."""
-    since = len(client.inbox.events)
-    played = client.microphone.play(clip)
-    thought = await client.inbox.wait_for(lambda e: e.get("type") == "state" and e["state"] == "thinking",
-                                          within, since)
-    after = client.inbox.events.index(thought)
-    event = await client.inbox.wait_for(lambda e: e.get("type") == "latency" or
-                                        (e.get("type") == "state" and e["state"] == "listening"), within, after)
-    return played, since, event["type"] == "latency"
-
-
-async def _quiet(client: Any) -> None:
-    """Stop the avatar if it is still talking and wait until it listens."""
-    since = len(client.inbox.events)
-    info = await client.info()
-    if info["state"] != "listening":
-        await client.interrupt()
-        await _wait_listening(client, since)
-
-
 async def measure_answers(url: str, state: Any, avatar: str, clips: list[np.ndarray], interruption: np.ndarray,
                           samples: Samples, rounds: int) -> None:
     """(a) and (b) on one session, then (c) from its video track."""
@@ -155,7 +134,7 @@ async def measure_answers(url: str, state: Any, avatar: str, clips: list[np.ndar
         server = _server_session(state, client.session_id)
         for _ in range(rounds):
             for clip in clips:
-                played, _, spoke = await _ask(client, clip)
+                played, _, spoke = await ask(client, clip)
                 times = server.conversation.turns[-1]
                 if not spoke:
                     samples.missed.append("an empty answer")
@@ -163,7 +142,7 @@ async def measure_answers(url: str, state: Any, avatar: str, clips: list[np.ndar
                     samples.answer.append(_stages(times, played.ended))
                     samples.prepared += times.prepared
                 await asyncio.sleep(ANSWER_LISTEN)
-                await _quiet(client)
+                await quiet(client)
         for clip in clips[: len(clips) // 2 + 1] * rounds:
             await _barge_in(client, server, clip, interruption, samples)
         samples.offsets += [offset * 1000 for offset in server.transport.video.stats.av_offsets]
@@ -171,11 +150,11 @@ async def measure_answers(url: str, state: Any, avatar: str, clips: list[np.ndar
 
 async def _barge_in(client: Any, server: Any, clip: np.ndarray, interruption: np.ndarray, samples: Samples) -> None:
     """Ask, let the avatar speak a little, talk over it: (b) is the first silent frame after the user began."""
-    _, since, _ = await _ask(client, clip)
+    _, since, _ = await ask(client, clip)
     await asyncio.sleep(0.6)
     if server.conversation.state != "speaking" or not server.conversation.playout.speaking:
         samples.missed.append("answer too short to talk over")
-        await _quiet(client)
+        await quiet(client)
         return
     times = server.conversation.turns[-1]
     over = client.microphone.play(interruption)
@@ -194,45 +173,49 @@ async def _barge_in(client: Any, server: Any, clip: np.ndarray, interruption: np
         if times.user_spoke is not None:
             samples.stop_server.append((times.stopped - times.user_spoke) * 1000)
     await asyncio.sleep(ANSWER_LISTEN)  # the interruption is a question too: let its answer start
-    await _quiet(client)
+    await quiet(client)
 
 
 async def measure_load(url: str, state: Any, avatar: str, clips: list[np.ndarray], sessions: int,
                        samples: Samples) -> None:
-    """(d): `sessions` conversations at once, each asking spoken questions back to back for LOAD_SECONDS."""
-    from talker.realtime.client import RealtimeClient
+    """(d): `sessions` conversations at once, each asking spoken questions back to back for LOAD_SECONDS. The
+    clients run in a process of their own (realtime_load_clients.py), so the server has its event loop and GIL
+    to itself, as with browsers."""
+    with tempfile.TemporaryDirectory() as folder:
+        clips_path = Path(folder) / "clips.npz"
+        np.savez(clips_path, **{str(index): clip for index, clip in enumerate(clips)})
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).with_name("realtime_load_clients.py")), url, avatar, str(sessions),
+            str(LOAD_SECONDS), str(clips_path), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            ids = json.loads(await asyncio.wait_for(process.stdout.readline(), 120))["sessions"]
+            servers = [_server_session(state, session_id) for session_id in ids]
+            await asyncio.sleep(1.0)
+            before = [(s.transport.video.stats.frames, s.transport.video.stats.late,
+                       s.transport.audio.stats.resyncs) for s in servers]
+            started, cpu = time.monotonic(), _cpu_seconds()
+            line = await asyncio.wait_for(process.stdout.readline(), LOAD_SECONDS + 120)
+            if not line:
+                raise RuntimeError("the load clients stopped early (their error is above)")
+            elapsed = time.monotonic() - started
+            samples.cpu[sessions] = (_cpu_seconds() - cpu) / elapsed
+            fresh, sent, resyncs = [], [], 0
+            for server, (frames, late, resync) in zip(servers, before, strict=True):
+                stats = server.transport.video.stats
+                sent.append((stats.frames - frames) / elapsed)
+                fresh.append(((stats.frames - frames) - (stats.late - late)) / elapsed)
+                resyncs += server.transport.audio.stats.resyncs - resync
+            samples.fps[sessions], samples.sent_fps[sessions], samples.resyncs[sessions] = fresh, sent, resyncs
+        finally:
+            process.stdin.close()
+            await process.wait()
 
-    clients = [RealtimeClient(url, decode_video=False) for _ in range(sessions)]
-    try:
-        for client in clients:
-            await client.start(avatar)
-        servers = [_server_session(state, client.session_id) for client in clients]
-        await asyncio.sleep(1.0)
-        before = [(s.transport.video.stats.frames, s.transport.video.stats.late, s.transport.audio.stats.resyncs)
-                  for s in servers]
-        started = time.monotonic()
 
-        async def talk(client: Any, offset: int) -> None:
-            index = offset
-            while time.monotonic() - started < LOAD_SECONDS:
-                with contextlib.suppress(TimeoutError):
-                    await _ask(client, clips[index % len(clips)], within=LOAD_SECONDS)
-                    await asyncio.sleep(ANSWER_LISTEN)
-                    await _quiet(client)
-                index += 1
-
-        await asyncio.wait_for(asyncio.gather(*(talk(c, i) for i, c in enumerate(clients))), LOAD_SECONDS + 90)
-        elapsed = time.monotonic() - started
-        fresh, sent, resyncs = [], [], 0
-        for server, (frames, late, resync) in zip(servers, before, strict=True):
-            stats = server.transport.video.stats
-            sent.append((stats.frames - frames) / elapsed)
-            fresh.append(((stats.frames - frames) - (stats.late - late)) / elapsed)
-            resyncs += server.transport.audio.stats.resyncs - resync
-        samples.fps[sessions], samples.sent_fps[sessions], samples.resyncs[sessions] = fresh, sent, resyncs
-    finally:
-        for client in clients:
-            await client.close()
+def _cpu_seconds() -> float:
+    """CPU time of this process so far (every thread: the server's, native pools included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -250,19 +233,22 @@ def report(samples: Samples, rounds: int) -> str:
                     if values else f"| {name} | – | – |")
     offsets = [abs(o) for o in samples.offsets]
     fps_rows = [f"| {n} | {statistics.median(samples.sent_fps[n]):.1f} | {min(samples.fps[n]):.1f} – "
-                f"{max(samples.fps[n]):.1f} | {samples.resyncs[n]} |" for n in sorted(samples.fps)]
+                f"{max(samples.fps[n]):.1f} | {samples.resyncs[n]} | {samples.cpu[n]:.0%} |"
+                for n in sorted(samples.fps)]
     missed = f" Missed: {', '.join(samples.missed)}." if samples.missed else ""
     return f"""## Real time (`bench/realtime_bench.py`)
 
-One server process (uvicorn, aiortc on loopback) with the default kit; Python WebRTC clients in the same process
-whose microphones speak the questions at real time ({len(CHINESE)} Chinese questions from Kokoro's
-`{QUESTION_VOICE}`, {len(ENGLISH)} LibriVox sentences; × {rounds}). All marks are on one monotonic clock; the end
-of the user's speech is the last loud 20 ms frame the client sent. The avatar answers with Gemma 3 270M and
+One server process (uvicorn, aiortc on loopback) with the default kit; Python WebRTC clients (in the same
+process for (a)–(c), in a second process for (d)) whose microphones speak the questions at real time
+({len(CHINESE)} Chinese questions from Kokoro's `{QUESTION_VOICE}`, {len(ENGLISH)} LibriVox sentences;
+× {rounds}). All marks are on one monotonic clock; the end of the user's speech is the last loud 20 ms frame
+the client sent. The avatar answers with Gemma 3 270M and
 Kokoro; the clients do not decode the video (the server renders and encodes every frame).
 
 **(a) End of the user's speech → each stage** ({len(samples.answer)} answers, {samples.prepared} of them prepared
-before the turn ended; target: first audio sent ≤ 300 ms). The opener (嗯， / Well,) is spoken ahead and goes out
-when the end of the turn is decided; the answer itself follows.
+before the turn ended; target: first audio sent ≤ 300 ms). The opener (嗯， / Well,) is spoken ahead; it goes out
+as soon as the recogniser's words sound finished (a question or a complete sentence), else when the end of the
+turn is decided; the answer itself follows.
 
 | stage | median | p90 |
 |---|---|---|
@@ -282,14 +268,15 @@ p90 {_pct(offsets, 0.9):.0f} ms, max {max(offsets) if offsets else float('nan'):
 **(d) Video frame rate with concurrent sessions**, each asking spoken questions back to back for
 {LOAD_SECONDS:.0f} s (target 25 fps; *fresh* frames are newly rendered, the rest repeat the previous image)
 
-| sessions | fps sent (median) | fresh fps (min – max over sessions) | audio clock resyncs |
-|---|---|---|---|
+| sessions | fps sent (median) | fresh fps (min – max over sessions) | audio clock resyncs | server CPU (of one core) |
+|---|---|---|---|---|
 {chr(10).join(fps_rows)}
 
 Peak RSS of the process (server, every model, clients): {peak_rss_mb():.0f} MB."""
 
 
 async def run(url: str, state: Any, rounds: int, levels: list[int]) -> Samples:
+    """(a)-(c) over `rounds` of the questions (none if 0), then (d) at each number of sessions in `levels`."""
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         response = await http.post("/v1/avatars", content=PORTRAIT.read_bytes(), params={"name": "bench"})
         response.raise_for_status()
@@ -298,8 +285,9 @@ async def run(url: str, state: Any, rounds: int, levels: list[int]) -> Samples:
     silence = np.zeros(24000, dtype=np.float32)
     clips = [np.concatenate([silence, clip, silence]) for clip in clips]
     samples = Samples()
-    print("(a)-(c): one session …", flush=True)
-    await measure_answers(url, state, avatar, clips, interruption, samples, rounds)
+    if rounds:
+        print("(a)-(c): one session …", flush=True)
+        await measure_answers(url, state, avatar, clips, interruption, samples, rounds)
     for sessions in levels:
         print(f"(d): {sessions} session(s) …", flush=True)
         await measure_load(url, state, avatar, clips, sessions, samples)
@@ -307,8 +295,12 @@ async def run(url: str, state: Any, rounds: int, levels: list[int]) -> Samples:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    """`--quick`: one round and one session, BENCHMARKS.md untouched; `--load 2,4`: only (d), at those levels."""
+    load = next((sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--load"), None)
+    quick = "--quick" in sys.argv or load is not None
     rounds, levels = (1, [1]) if quick else (2, [1, 2, 4])
+    if load is not None:
+        rounds, levels = 0, [int(level) for level in load.split(",")]
     with tempfile.TemporaryDirectory() as data:
         base = Settings()
         settings = base.model_copy(update={
