@@ -176,8 +176,10 @@ clips show what it costs in accuracy (the test suite's larger Chinese set: see `
 {chr(10).join(rows)}
 
 **End of speech → final transcript**, audio fed at real speed in 20 ms blocks through the streaming
-transcriber (VAD hang-over {settings.asr.vad.hangover * 1000:.0f} ms included; the speculative decode starts
-when the VAD first hears silence): median {statistics.median(all_latencies) * 1000:.0f} ms, p90
+transcriber, from the clip's last sample (the recordings end in a short silence of their own; the
+speculative decode starts one VAD window into the pause and is the final if the pause stays quiet, before the
+{settings.asr.vad.hangover * 1000:.0f} ms VAD hang-over ends the speech):
+median {statistics.median(all_latencies) * 1000:.0f} ms, p90
 {p90 * 1000:.0f} ms (zh median {statistics.median(latencies['zh']) * 1000:.0f} ms, en median
 {statistics.median(latencies['en']) * 1000:.0f} ms; {statistics.median(partials):.0f} partials per utterance,
 spaced at least {settings.asr.partial_interval:.1f} s after the previous one finished).
