@@ -3,7 +3,8 @@
 Audio flows in as pieces of any size. While the user speaks, the growing segment is re-decoded at a
 bounded rate (partials). When the VAD first hears silence, the segment up to that point (and one VAD window
 of the pause, `speculative_pad`) is decoded at once, speculatively: if the silence lasts into a speech end
-and stays quiet (no word tail the VAD missed), that decode already is the final, so the words are known
+and stays quiet (no word tail the VAD missed), that decode already is the final (unless its words end
+with no mark at all: the whole pause is then decoded again, as Whisper cut short often drops a "?"), so the words are known
 about 0.2 s sooner than by a decode after the end. If speech resumes, the result is shown as a partial;
 if the silence is still on when it arrives, it also comes as `likely_end`: the turn's text as it stands if
 the user stops here, so an answer can be prepared while the endpointer waits (the final text comes as
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from talker.asr.endpoint import Endpointer
+from talker.asr.endpoint import Endpointer, classify
 from talker.asr.vad import SAMPLE_RATE, SpeechDetector, VadEvent
 from talker.asr.whisper import Transcript
 from talker.config import ASRSettings
@@ -82,6 +83,7 @@ class DecodeJob:
     result: Transcript | None = field(default=None, repr=False)
     collected: bool = False  # its result has been turned into an event
     error: Exception | None = None
+    full_end: int | None = None  # a short speculative decode kept as the final: where the final would have ended
 
 
 class Decoder(Protocol):
@@ -215,6 +217,7 @@ class StreamingTranscriber:
         self._audio_start = 0  # while speaking: where the segment's audio (with padding) begins
         self._last_partial = 0
         self._speculative: DecodeJob | None = None
+        self._short_final: DecodeJob | None = None  # a short speculative decode still decoding as the final
         self._finals_due = 0
         self._turn: list[Transcript] = []
         self._turn_end: float | None = None
@@ -244,7 +247,8 @@ class StreamingTranscriber:
         events: list[ListenEvent] = []
         for vad_event in self._detector.flush():
             events += self._on_vad(vad_event)
-        events += self._collect(self._decoder.drain())
+        while done := self._decoder.drain():  # a collected final may ask for one more decode
+            events += self._collect(done)
         events += self._check_turn(stream_ended=True)
         return events
 
@@ -280,10 +284,15 @@ class StreamingTranscriber:
                 job.end == end or (pause is not None and speech_start is not None
                                    and job.end == pause + self._speculative_pad
                                    and self._quiet(job.end, end, speech_start, pause))):
+            if job.end != end and job.collected and job.result is not None and _unfinished(job.result.text):
+                self._submit("final", self._audio_start, end, words=self.settings.word_timestamps)
+                return []  # see _collect: the full pause may bring the closing mark back
             job.kind = "final"  # still decoding: it will be collected as the final
+            job.full_end = end if job.end != end else None
             if job.collected:  # already shown as a partial: the same text is the final
                 job.collected = False
                 return self._collect([job])
+            self._short_final = job if job.full_end is not None else None
             return []
         self._submit("final", self._audio_start, end, words=self.settings.word_timestamps)
         return []
@@ -341,6 +350,15 @@ class StreamingTranscriber:
             if result is None or job.collected:
                 continue
             job.collected = True
+            if job is self._short_final:
+                self._short_final = None
+            if job.kind == "final" and job.full_end is not None and _unfinished(result.text):
+                # Cut one window into the pause, Whisper often leaves the closing mark off ("… open" for "… open?"),
+                # and the endpointer would then wait the longest. Decoding the whole pad costs less than that wait.
+                again = DecodeJob("final", job.segment, job.start, job.full_end,
+                                  self._buffer[job.start - self._base:job.full_end - self._base].copy(), job.words)
+                self._decoder.submit(again)
+                continue
             if job.kind == "final":
                 self._finals_due -= 1
                 if result.text:
@@ -399,8 +417,9 @@ class StreamingTranscriber:
 
     def _trim(self) -> None:
         keep_from = self._audio_start if self._speech_start is not None else self._fed - self._keep_idle
-        if self._speculative is not None:
-            keep_from = min(keep_from, self._speculative.start)
+        for job in (self._speculative, self._short_final):
+            if job is not None:
+                keep_from = min(keep_from, job.start)
         drop = keep_from - self._base
         if drop > 0:
             self._buffer = self._buffer[drop:]
@@ -440,6 +459,11 @@ def finals(transcriber: StreamingTranscriber, blocks: Iterable[np.ndarray]) -> I
     for block in blocks:
         yield from (event for event in transcriber.feed(block) if event.kind == "final")
     yield from (event for event in transcriber.finish() if event.kind == "final")
+
+
+def _unfinished(text: str) -> bool:
+    """No closing mark and no word that says how the turn goes on: the endpointer could only wait the longest."""
+    return classify(text) == "unknown"
 
 
 def _samples(seconds: float) -> int:
