@@ -4,12 +4,12 @@ Audio flows in as pieces of any size. While the user speaks, the growing segment
 bounded rate (partials). When the VAD first hears silence, the segment up to that point (and one VAD window
 of the pause, `speculative_pad`) is decoded at once, speculatively: if the silence lasts into a speech end
 and stays quiet (no word tail the VAD missed), that decode already is the final (unless its words end
-with no mark at all: the whole pause is then decoded again, as Whisper cut short often drops a "?"), so the words are known
-about 0.2 s sooner than by a decode after the end. If speech resumes, the result is shown as a partial;
-if the silence is still on when it arrives, it also comes as `likely_end`: the turn's text as it stands if
-the user stops here, so an answer can be prepared while the endpointer waits (the final text comes as
-`likely_end` too when the endpointer still waits for more silence after it). After the end, the
-endpointer decides from the words when the turn is over.
+with no mark at all: the whole pause is then decoded again, as Whisper cut short often drops a "?"), so
+the words are known about 0.2 s sooner than by a decode after the end. If speech resumes, the result is
+shown as a partial; if the silence is still on when it arrives, it also comes as `likely_end`: the turn's
+text as it stands if the user stops here, so an answer can be prepared while the endpointer waits (the
+final text comes as `likely_end` too when the endpointer still waits for more silence after it). After
+the end, the endpointer decides from the words when the turn is over.
 
 Decoding runs on a `Decoder`: `InlineDecoder` decodes on the caller's thread (files, and tests that run
 on stream time), `ThreadDecoder` on one worker thread so audio keeps flowing in real time.
