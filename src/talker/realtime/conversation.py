@@ -136,7 +136,6 @@ class Conversation:
         if self.state != "listening":
             await self.interrupt(reason="typed")
         self._discard_prepared()
-        self._acknowledged = False
         self._emit({"type": "transcript", "final": True, "text": text, "source": "typed"})
         self._confirm(self._begin(text, prepared=False), speech_ended=None, language=None)
 
