@@ -284,9 +284,6 @@ class StreamingTranscriber:
                 job.end == end or (pause is not None and speech_start is not None
                                    and job.end == pause + self._speculative_pad
                                    and self._quiet(job.end, end, speech_start, pause))):
-            if job.end != end and job.collected and job.result is not None and _unfinished(job.result.text):
-                self._submit("final", self._audio_start, end, words=self.settings.word_timestamps)
-                return []  # see _collect: the full pause may bring the closing mark back
             job.kind = "final"  # still decoding: it will be collected as the final
             job.full_end = end if job.end != end else None
             if job.collected:  # already shown as a partial: the same text is the final
