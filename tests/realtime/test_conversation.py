@@ -386,7 +386,7 @@ def test_the_opener_goes_out_when_the_words_sound_finished_and_the_answer_follow
 
 def test_an_early_opener_is_a_listeners_sound_when_the_user_goes_on_plumbing(memory: MemoryStore) -> None:
     async def scenario() -> None:
-        conversation, hearing, _, session = _listening(memory, opener=True)
+        conversation, hearing, events, session = _listening(memory, opener=True)
         await _hear(conversation, hearing, Heard("likely_end", "我想问一下。", "complete"))
         assert sum(await _play(conversation, 0.2)) == 5
         await _hear(conversation, hearing, Heard("partial", "我想问一下明天"))
@@ -397,13 +397,37 @@ def test_an_early_opener_is_a_listeners_sound_when_the_user_goes_on_plumbing(mem
             if conversation._prepared is not None and conversation._prepared.audio_waiting:
                 break
             await asyncio.sleep(0.001)
-        await _hear(conversation, hearing, Heard("end_of_turn", "我想问一下明天下雨吗？", "question"))
+        said_until = conversation._stream_time  # the user's last words came after the early opener
+        await _hear(conversation, hearing, Heard("end_of_turn", "我想问一下明天下雨吗？", "question", end=said_until))
         await _until_speaking(conversation)
         assert sum(await _play(conversation, 1.5)) == 55
+        assert next(e for e in events if e["type"] == "latency")["opener"] is False
         assert [(t.role, t.text) for t in memory.turns(session)] == [
             ("user", "我想问一下明天下雨吗？"), ("assistant", "我想问一下明天下雨吗？")]
         await _hear(conversation, hearing, Heard("likely_end", "好的。", "complete"))
         assert sum(await _play(conversation, 0.2)) == 5, "the next turn of the user gets its own"
+
+    asyncio.run(scenario())
+
+
+def test_an_early_opener_stays_the_turns_when_a_later_decode_adds_a_soft_last_syllable_plumbing(
+        memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, events, session = _listening(memory, opener=True)
+        # Decoded up to where the audio went quiet, the last syllable was cut off; up to the pause, it is there.
+        await _hear(conversation, hearing, Heard("likely_end", "他下午需要。", "complete"))
+        assert sum(await _play(conversation, 0.2)) == 5
+        await _hear(conversation, hearing, Heard("partial", "他下午需要看。"),
+                    Heard("likely_end", "他下午需要看。", "complete"))
+        await _until_prepared(conversation)
+        await _hear(conversation, hearing, Heard("end_of_turn", "他下午需要看。", "complete", end=0.0))
+        await _until_speaking(conversation)
+        assert sum(await _play(conversation, 1.0)) == 35, "the answer, and no second opener"
+        latency = next(e for e in events if e["type"] == "latency")
+        assert latency["opener"] is True and latency["prepared"] is True
+        assert latency["first_audio_sent_ms"] <= latency["end_of_turn_ms"] <= latency["answer_audio_sent_ms"]
+        assert [(t.role, t.text) for t in memory.turns(session)] == [
+            ("user", "他下午需要看。"), ("assistant", "他下午需要看。")]
 
     asyncio.run(scenario())
 

@@ -79,6 +79,16 @@ class TurnTimes:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _EarlyOpener:
+    """The opener said when the user's words sounded finished, before the end of their turn was decided."""
+
+    turn: int
+    seconds: float
+    ready: float  # clock time it was queued
+    sent: float | None = None  # clock time its first frame went out
+
+
 @dataclass(eq=False)
 class _Answer:
     """An answer being made: prepared ones wait at `go` until the user's turn ends with the same text."""
@@ -114,7 +124,7 @@ class Conversation:
         self._prepared: _Answer | None = None  # an answer made ahead of the end of the user's turn
         self._stream_time = 0.0
         self._arrived = 0.0  # clock time the latest microphone piece arrived (its last sample)
-        self._acknowledged = False  # the opener was said early in the user's current turn
+        self._early: _EarlyOpener | None = None  # the opener said early in the user's current turn
         self.turns: list[TurnTimes] = []
 
     # ------------------------------------------------------------------------------------------- input
@@ -196,20 +206,21 @@ class Conversation:
         if self._prepared is None or not same_words(self._prepared.text, text):
             self._discard_prepared()
             self._prepared = self._begin(text, prepared=True)
-        if event.reason in _ACKNOWLEDGE_ON and not self._acknowledged:
-            self._acknowledge(self._prepared, event.language or detect_language(text))
+        if event.reason in _ACKNOWLEDGE_ON and self._early is None:
+            self._acknowledge(event.language or detect_language(text))
 
-    def _acknowledge(self, answer: _Answer, language: str) -> None:
-        """The words sound finished: say the opener now, in the prepared answer's turn, before the endpointer
-        has decided. If the user goes on, it was a listener's "嗯" and the answer is dropped; if the turn ends
-        with these words, the answer follows it in the same turn. Once per user turn."""
+    def _acknowledge(self, language: str) -> None:
+        """The words sound finished: say the opener now, in a turn of its own, before the endpointer has decided.
+        The answer to the user's turn follows it in that turn if the opener came after the user's last words
+        (whichever words the turn ends with: a later decode may add a soft last syllable); if the user went on,
+        it was a listener's "嗯". Once per user turn."""
         chunk = self._opener(language) if self._opener is not None else None
         if chunk is None:
             return
-        self._acknowledged = True
         turn = self.playout.start_turn()
-        if self._open(answer.times, chunk, turn):
-            answer.times.turn = turn
+        if self.playout.enqueue(turn, chunk.samples, chunk.sample_rate, "", (),
+                                phonemes=tuple(getattr(chunk, "phonemes", ()))):
+            self._early = _EarlyOpener(turn, chunk.samples.size / chunk.sample_rate, self._clock())
 
     def _begin(self, text: str, prepared: bool) -> _Answer:
         """Ask the engine and start making the answer's speech (it plays once confirmed)."""
@@ -225,9 +236,13 @@ class Conversation:
     def _confirm(self, answer: _Answer, speech_ended: float | None, language: str | None) -> None:
         """The user's turn ended with the prepared text (or it was typed): this answer is the turn."""
         times = answer.times
-        self._acknowledged = False  # the user's turn is over
-        opened = times.turn != 0 and times.turn == self.playout.turn  # its opener went out early
-        if not opened:
+        early, self._early = self._early, None  # the user's turn is over
+        opened = (early is not None and early.turn == self.playout.turn and speech_ended is not None
+                  and early.ready >= speech_ended)  # the opener went out early, after the last words
+        if early is not None and opened:
+            times.turn, times.opener = early.turn, early.seconds
+            times.first_audio_ready, times.first_audio_sent = early.ready, early.sent
+        else:
             times.turn = self.playout.start_turn()
             times.opener, times.first_audio_ready = 0.0, None
         times.heard = self._clock()
@@ -305,9 +320,10 @@ class Conversation:
 
     def on_frame_sent(self, turn: int, speech: bool) -> None:
         """The transport reports each frame it sent: first audio out, the audio stopping, the end of a turn."""
+        early = self._early
+        if early is not None and early.turn == turn and speech and early.sent is None:
+            early.sent = self._clock()
         times = self.turns[-1] if self.turns else None
-        if self._prepared is not None and self._prepared.times.turn == turn:  # an early opener
-            times = self._prepared.times
         if times is not None:
             if speech and times.turn == turn and times.first_audio_sent is None:
                 times.first_audio_sent = self._clock()

@@ -45,7 +45,6 @@ FRAME_SECONDS = 0.02
 VIDEO_FPS = 25
 VIDEO_CLOCK = 90000
 MIC_RATE = 16000
-MIC_PREFETCH_FRAMES = 1  # microphone packets held back for reordering (aiortc's default is 4: 80 ms)
 MAX_TEXT_CHARS = 4000  # what the dialogue engine accepts
 _RESYNC_AFTER = 0.2  # seconds behind real time after which the audio clock stops catching up in a burst
 _OUTBOX_LIMIT = 256  # events kept while the data channel is not open yet
@@ -192,16 +191,16 @@ def sendonly_slot(pc: RTCPeerConnection, kind: str) -> RTCRtpTransceiver | None:
 
 
 def shorten_jitter_buffer(pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
-    """Hand the microphone's packets on as soon as each is complete instead of after four more (aiortc's audio
-    jitter buffer prefetches 80 ms). Those 80 ms delayed hearing both the end of the user's speech and a barge-in;
-    on a LAN or loopback, packets arrive in order. aiortc 1.16 has no setting for it: its receiver's buffer (a
-    private attribute) is replaced before the first packet arrives."""
-    from aiortc.jitterbuffer import JitterBuffer
+    """Hand the microphone's packets to the decoder as they arrive (talker.realtime.micbuffer): aiortc's audio
+    jitter buffer held them back 100 ms, which delayed hearing both the end of the user's speech and a barge-in.
+    aiortc 1.16 has no setting for it: its receiver's buffer (a private attribute) is replaced before the first
+    packet arrives."""
+    from talker.realtime.micbuffer import MicrophoneBuffer
 
     for transceiver in pc.getTransceivers():
         receiver = transceiver.receiver
         if receiver.track is track and hasattr(receiver, "_RTCRtpReceiver__jitter_buffer"):
-            receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(capacity=16, prefetch=MIC_PREFETCH_FRAMES)
+            receiver._RTCRtpReceiver__jitter_buffer = MicrophoneBuffer()
 
 
 def level_db(samples: np.ndarray) -> float:
