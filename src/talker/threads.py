@@ -15,6 +15,7 @@ import sys
 import threading
 
 BACKGROUND_NICE = 10
+VIDEO_NICE = 5  # drawing the avatar: a late frame repeats the last image, a late audio frame is a gap
 
 
 def lower_priority(nice: int = BACKGROUND_NICE) -> None:
@@ -28,6 +29,7 @@ def lower_priority(nice: int = BACKGROUND_NICE) -> None:
         pass
 
 
-def background_pool(workers: int, name: str) -> concurrent.futures.ThreadPoolExecutor:
-    """A thread pool whose threads run at the background priority."""
-    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority)
+def background_pool(workers: int, name: str, nice: int = BACKGROUND_NICE) -> concurrent.futures.ThreadPoolExecutor:
+    """A thread pool whose threads run at a lower priority (the background one by default)."""
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority,
+                                                 initargs=(nice,))

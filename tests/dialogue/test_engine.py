@@ -103,3 +103,29 @@ def test_bad_messages_are_refused_and_nothing_is_stored(engine: DialogueEngine, 
     with pytest.raises(InputError):
         engine.ask(session, text)
     assert engine.memory.turns(session) == []
+
+
+async def test_warming_loads_the_model_once_before_the_first_question(local: LocalLLM, tmp_path: Path) -> None:
+    memory = MemoryStore(tmp_path / "memory.sqlite")
+    engine = DialogueEngine(local, memory, DEFAULT_PERSONA)
+    try:
+        engine.warm()
+        server = local._server
+        assert server is not None, "warming should load the model"
+        calls: list[object] = []
+
+        class Counting:  # plumbing: sees whether a second warm-up asks the model anything
+            def handle_completions(self, *args: object) -> object:
+                calls.append(args)
+                return server.handle_completions(*args)
+
+        local._server = Counting()
+        try:
+            engine.warm()
+        finally:
+            local._server = server
+        assert calls == [], "the persona prefix is cached once per process"
+        answer = await _say(engine.ask(memory.create_session(), "你好！"))
+        assert answer.strip()
+    finally:
+        memory.close()

@@ -134,6 +134,30 @@ def test_frames_are_rgb_of_the_portrait_size_and_the_first_goes_out_at_once(port
 
 
 @pytest.mark.models
+def test_a_frame_drawn_a_frame_ahead_is_the_frame_for_then(portrait: Portrait, speech) -> None:  # type: ignore[no-untyped-def]
+    """The video track draws each frame during the frame before: with `lead`, the pose is the one the face will
+    have when the audio has moved on by that much, mid-speech and while listening."""
+    ahead, on_time = Animator(portrait, fps=FPS, seed=5), Animator(portrait, fps=FPS, seed=5)
+    playout = Playout(RATE)
+    turn = playout.start_turn()
+    assert playout.enqueue(turn, speech.samples, speech.sample_rate, speech.text, tuple(speech.words),
+                           phonemes=tuple(speech.phonemes))
+    playout.finish_turn(turn)
+    poses = []
+    for _ in range(round(speech.samples.size / speech.sample_rate * FPS) + FPS):
+        ahead.frame(playout, lead=1 / FPS)
+        poses.append(ahead.pose)
+        playout.next_frame()
+        playout.next_frame()
+        on_time.frame(playout)
+        poses.append(on_time.pose)
+    pairs = list(zip(poses[0::2], poses[1::2], strict=True))
+    speaking = [pair for pair in pairs if pair[1] is not None and pair[1].mouth.open > 0.05]
+    assert len(speaking) > 10
+    assert sum(a == b for a, b in pairs) >= 0.9 * len(pairs), "the frame drawn ahead differs from the one on time"
+
+
+@pytest.mark.models
 def test_the_mouth_speaks_with_the_audio_and_rests_in_silence(
         conversation: tuple[Animator, list[Shot], int, int], analyzer: FaceAnalyzer) -> None:
     _, shots, first, last = conversation

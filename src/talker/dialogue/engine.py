@@ -8,6 +8,7 @@ documents, and the LLM handles conversation.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -103,6 +104,18 @@ class DialogueEngine:
         self.knowledge = knowledge
         self.history_tokens = history_tokens
 
+    def warm(self) -> None:
+        """Load the LLM and cache the persona's prompt ahead of the first question (blocking: call it from a
+        worker thread). Loading a local model holds the interpreter lock for a second or more: done while
+        conversations are live, it would stall their audio."""
+        warm = getattr(self.llm, "warm", None)
+        if warm is None:
+            return
+        persona = self.persona
+        warm(ChatRequest(user="", language=persona.reply_language(""), name=persona.name, role=persona.role,
+                         style=persona.style, examples=tuple(Exchange(e.user, e.assistant) for e in persona.examples),
+                         facts=tuple(persona.facts), max_tokens=persona.max_new_tokens))
+
     def ask(self, session_id: str, text: str) -> Reply:
         """Start answering `text` in `session_id` (the question is stored at once)."""
         reply = self.prepare(session_id, text)
@@ -121,14 +134,17 @@ class DialogueEngine:
         return Reply(self, session_id, text, history)
 
     async def _answer(self, reply: Reply, cancel: Cancel) -> AsyncIterator[str]:
-        faq = self.knowledge.faq_answer(reply.question) if self.knowledge else None
+        # The knowledge base is searched on a worker thread: a large one (or one whose new chunks still need
+        # their vectors) takes long enough to stall the audio of every live conversation on the event loop.
+        knowledge = self.knowledge
+        faq = await asyncio.to_thread(knowledge.faq_answer, reply.question) if knowledge else None
         if faq is not None:
             reply.via = "faq"
             reply.citations = [Citation("faq", faq.question, faq.source, excerpt=faq.answer)]
             for sentence in iter_sentences(faq.answer):
                 yield sentence
             return
-        hits = self.knowledge.search(reply.question, k=3) if self.knowledge else []
+        hits = await asyncio.to_thread(knowledge.search, reply.question, 3) if knowledge else []
         procedure = _steps(reply.question, hits[0]) if hits else None
         if procedure is not None:
             reply.via = "document"

@@ -153,6 +153,7 @@ class LocalLLM:
         self._server: Any = None
         self._load_lock = threading.Lock()
         self._turn_lock = threading.Lock()
+        self._warmed = False
         # Generations run one at a time on their own thread: waiting ones queue here instead of each
         # holding a thread of the event loop's shared pool (which also encodes live audio and video).
         self._worker = background_pool(1, "talker-llm")  # llama.cpp's own threads inherit its priority
@@ -181,9 +182,13 @@ class LocalLLM:
             return self._server
 
     def warm(self, request: ChatRequest) -> None:
-        """Load the model and put the persona prefix in its cache, so the first real turn starts fast."""
+        """Load the model and put the persona prefix in its cache, so the first real turn starts fast. Once per
+        process: later turns keep the prefix cached themselves."""
         server = self._load()
         with self._turn_lock:
+            if self._warmed:
+                return
+            self._warmed = True
             for language, slot in _SLOT_OF.items():
                 warm = ChatRequest(**{**request.__dict__, "language": language})
                 server.handle_completions({"prompt": few_shot_prompt(warm), "n_predict": 1, "cache_prompt": True,

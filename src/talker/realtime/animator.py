@@ -128,10 +128,13 @@ class Animator:
         """The resting face at the start of the session (listening, mouth closed): for the hello."""
         return self._draw(self._motion(0.0, CLOSED, 0.0))
 
-    def frame(self, playout: Playout) -> np.ndarray:
-        """The face for the audio the playout handed out last: an H×W×3 uint8 RGB array, read-only."""
-        clock = playout.elapsed
+    def frame(self, playout: Playout, lead: float = 0.0) -> np.ndarray:
+        """The face for the audio the playout handed out last (or `lead` seconds further on, for a frame drawn
+        ahead of when it is sent): an H×W×3 uint8 RGB array, read-only."""
+        clock = playout.elapsed + lead
         position = playout.position()
+        if position is not None:
+            position = (position[0], position[1] + lead)
         dt = 0.0 if self._clock is None else max(clock - self._clock, 0.0)
         self._clock = clock
         mouth, speaking, brow = CLOSED, False, 0.0

@@ -348,6 +348,10 @@ class RealtimeSessions:
                                            settings.asr.model_copy(update={"word_timestamps": False}))
         try:
             mind = _minds(self._state).get(owner)
+            try:  # once per process, before any audio is live: loading stalls the whole process
+                mind.engine.warm()
+            except Exception as error:  # each answer will say what is wrong
+                log.warning("the LLM could not be loaded ahead of the first question: %s", error)
             memory_session = mind.memory.create_session(owner=owner)
         except BaseException:
             transcriber.close()

@@ -3,15 +3,14 @@
 The server answers the client's offer once its ICE candidates are gathered (no trickle) and never contacts
 a STUN server: it is meant for a LAN or loopback. Audio is the master clock: the audio track hands out one
 20 ms frame of the `Playout` per tick, paced at real time, silence between turns. The video track shows the
-face at the audio's current position, 25 times a second, rendered on its own thread; a frame that is not
-ready in time is replaced by the previous one, so rendering can only cost video frames, never audio.
+face at the audio's current position, 25 times a second, drawn one frame ahead on its own thread; a frame
+that is not ready in time is replaced by the previous one, so rendering can only cost video frames, never audio.
 The data channel `talker` carries the protocol of `docs/REALTIME.md`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import fractions
 import json
@@ -35,14 +34,17 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from talker.realtime.conversation import Conversation
 from talker.realtime.playout import AudioFrame, Playout
+from talker.threads import VIDEO_NICE, background_pool
 
 log = logging.getLogger("talker.realtime")
 
 PROTOCOL = "talker.realtime/1"
 CHANNEL = "talker"
 AUDIO_RATE = 48000
+OPUS_BITRATE = 48000  # bits per second, mono: clear speech with room to spare
 FRAME_SECONDS = 0.02
 VIDEO_FPS = 25
+RENDER_GRACE = 0.005  # seconds a tick waits for a frame drawn ahead that is not quite ready
 VIDEO_CLOCK = 90000
 MIC_RATE = 16000
 MAX_TEXT_CHARS = 4000  # what the dialogue engine accepts
@@ -56,7 +58,7 @@ class Face(Protocol):
 
     def first_frame(self) -> np.ndarray: ...
 
-    def frame(self, playout: Playout) -> np.ndarray: ...
+    def frame(self, playout: Playout, lead: float = 0.0) -> np.ndarray: ...
 
 
 @dataclass
@@ -72,7 +74,12 @@ class TrackStats:
 
 
 class PlayoutAudioTrack(MediaStreamTrack):
-    """The avatar's voice: the playout's 20 ms frames as 48 kHz s16 mono, paced at real time."""
+    """The avatar's voice: the playout's 20 ms frames, Opus-encoded here (mono), paced at real time.
+
+    The track hands aiortc encoded packets, which it sends as they are: its own encoder would run each 20 ms
+    frame through a thread pool, and those round trips, not the encoding (0.2 ms), are what let the audio of
+    several sessions fall behind real time on a busy machine.
+    """
 
     kind = "audio"
 
@@ -84,10 +91,11 @@ class PlayoutAudioTrack(MediaStreamTrack):
         self._on_sent = on_sent
         self._start: float | None = None
         self._count = 0
+        self._encoder: Any = None
         self.stats = TrackStats()
         self._time_base = fractions.Fraction(1, AUDIO_RATE)
 
-    async def recv(self) -> av.AudioFrame:
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         loop = asyncio.get_running_loop()
@@ -101,20 +109,36 @@ class PlayoutAudioTrack(MediaStreamTrack):
             self._start -= wait
             self.stats.resyncs += 1
         frame = self._playout.next_frame()
-        pcm = np.clip(np.round(frame.samples * 32767.0), -32768, 32767).astype(np.int16).reshape(1, -1)
-        out = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        out.sample_rate = AUDIO_RATE
-        out.pts = self._count * self._playout.frame_samples
-        out.time_base = self._time_base
+        packet = self._encode(frame.samples)
         self._count += 1
         self.stats.frames += 1
         self._on_sent(frame)
-        return out
+        return packet
+
+    def _encode(self, samples: np.ndarray) -> av.Packet[Any]:
+        """One 20 ms frame as one Opus packet, stamped with its place on the track's clock."""
+        if self._encoder is None:
+            encoder = av.CodecContext.create("libopus", "w")
+            encoder.bit_rate, encoder.format, encoder.layout = OPUS_BITRATE, "s16", "mono"
+            encoder.sample_rate, encoder.time_base = AUDIO_RATE, self._time_base
+            encoder.options = {"application": "audio"}  # the avatar's voice is speech, but synthesised cleanly
+            self._encoder = encoder
+        pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate, frame.time_base = AUDIO_RATE, self._time_base
+        frame.pts = self._count * self._playout.frame_samples
+        packets = self._encoder.encode(frame)  # libopus returns each 20 ms frame's packet at once
+        packet = packets[0] if packets else av.Packet(b"")
+        packet.pts = self._count * self._playout.frame_samples
+        packet.time_base = self._time_base
+        return packet
 
 
 class FaceVideoTrack(MediaStreamTrack):
-    """The avatar's face at 25 fps. Each tick asks for a render of the current audio position on the track's
-    own thread and waits for it at most half a frame; until it arrives the previous image is sent again."""
+    """The avatar's face at 25 fps, drawn one frame ahead: each tick sends the frame drawn since the last one
+    (for where the audio is now) and starts drawing the next, on the track's own thread, for where the audio
+    will be a frame later. A render gets a whole frame's time, and the tick never waits for one; a frame that
+    is not ready in time is replaced by the previous image."""
 
     kind = "video"
 
@@ -127,7 +151,7 @@ class FaceVideoTrack(MediaStreamTrack):
         self._shown: tuple[int, float] | None = None  # the playout position the current image shows
         self._rendering: tuple[int, float] | None = None
         self._render: asyncio.Future[np.ndarray] | None = None
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="talker-render")
+        self._executor = background_pool(1, "talker-render", VIDEO_NICE)
         self._start: float | None = None
         self._count = 0
         self._failed = False
@@ -146,15 +170,19 @@ class FaceVideoTrack(MediaStreamTrack):
             await asyncio.sleep(wait)
         elif wait < -1.0 / self._fps:  # behind by more than a frame: skip the ticks that are already past
             self._count = int((loop.time() - self._start) * self._fps)
+        if self._render is not None:
+            if not self._render.done():  # a little grace: the frame is still the right one a few ms late
+                await asyncio.wait({self._render}, timeout=RENDER_GRACE)
+            if self._render.done():
+                self._take(self._render)
+                self._render = None
+            else:
+                self.stats.late += 1
         if self._render is None:
-            self._rendering = self._playout.position()
-            self._render = loop.run_in_executor(self._executor, self._face.frame, self._playout)
-        done, _ = await asyncio.wait({self._render}, timeout=0.5 / self._fps)
-        if done:
-            self._take(self._render)
-            self._render = None
-        else:
-            self.stats.late += 1
+            lead = 1.0 / self._fps
+            position = self._playout.position()
+            self._rendering = None if position is None else (position[0], position[1] + lead)
+            self._render = loop.run_in_executor(self._executor, self._face.frame, self._playout, lead)
         self._measure_offset()
         out = av.VideoFrame.from_ndarray(self._image, format="rgb24")
         out.pts = self._count * VIDEO_CLOCK // self._fps
