@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from talker.threads import BACKGROUND_NICE, background_pool
+from talker.config import Settings
+from talker.threads import BACKGROUND_NICE, background_pool, built_in_background
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are a Linux feature")
@@ -21,3 +22,42 @@ def test_a_background_pool_runs_its_threads_at_the_background_priority() -> None
     assert nice >= BACKGROUND_NICE
     assert tid != threading.get_native_id()
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < BACKGROUND_NICE, "the caller was lowered too"
+
+
+def _thread_nices() -> dict[int, int]:
+    nices = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        nices[int(tid)] = int(fields[16])  # the 19th field of stat: nice
+    return nices
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread priorities are a Linux feature")
+@pytest.mark.models
+def test_a_model_loaded_from_a_normal_thread_gets_its_pool_at_the_background_priority(settings: Settings) -> None:
+    """ONNX Runtime starts its intra-op threads when the session is made; made on a request handler's thread,
+    they would run at the normal priority for good. Built in the background, they run below live audio."""
+    import onnxruntime  # noqa: F401  (its import starts an idle thread of its own, not the session's pool)
+
+    from talker.models.kit import ModelKit
+    from talker.onnx import shared_session
+
+    before = _thread_nices()
+    session = shared_session(ModelKit(settings.models_dir).path("silero-vad"), 3)  # a pool of two threads
+    started = {tid: nice for tid, nice in _thread_nices().items() if tid not in before}
+    assert session is not None and len(started) >= 2, started
+    assert all(nice >= BACKGROUND_NICE for nice in started.values()), started
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < BACKGROUND_NICE, "the caller was lowered too"
+
+
+def test_a_failed_background_build_raises_in_the_caller() -> None:
+    def broken() -> None:
+        raise ValueError("no such model")
+
+    with pytest.raises(ValueError, match="no such model"):
+        built_in_background(broken)
+    assert built_in_background(lambda: 42) == 42

@@ -6,6 +6,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from talker.threads import built_in_background
+
 _lock = threading.Lock()
 _sessions: dict[tuple[str, int], Any] = {}
 
@@ -25,5 +27,6 @@ def shared_session(model: Path, threads: int) -> Any:
             # sessions) spinning threads take the cores the work needs. Measured on 2 cores with Kokoro at
             # nice 10: alone 5 % slower (637 vs 603 ms a clause); beside a busy core 2.0 s instead of 2.9 s.
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            _sessions[key] = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+            _sessions[key] = built_in_background(
+                lambda: ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"]))
         return _sessions[key]

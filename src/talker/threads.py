@@ -2,9 +2,11 @@
 
 On a laptop's two cores, speech synthesis, the LLM and recognition of several live conversations can ask for
 more CPU than there is. Their threads run at a lower priority (a higher nice value), so the event loop, which
-paces the audio, and the media encoders are scheduled first; the inference simply takes a little longer.
-Threads that native libraries start (ONNX Runtime's and llama.cpp's pools) inherit the value of the thread
-that created them. Linux only: elsewhere the call would reprioritise the whole process, so it does nothing.
+paces the audio, the avatar's renderers and the video encoders are scheduled first; the inference simply takes
+a little longer. Threads that native libraries start (ONNX Runtime's, CTranslate2's and llama.cpp's pools)
+inherit the value of the thread that created them, so models are loaded on a background thread
+(`built_in_background`). Linux only: elsewhere the call would reprioritise the whole process, so it does
+nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import concurrent.futures
 import os
 import sys
 import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 BACKGROUND_NICE = 10
-VIDEO_NICE = 5  # drawing the avatar: a late frame repeats the last image, a late audio frame is a gap
 
 
 def lower_priority(nice: int = BACKGROUND_NICE) -> None:
@@ -29,7 +34,31 @@ def lower_priority(nice: int = BACKGROUND_NICE) -> None:
         pass
 
 
-def background_pool(workers: int, name: str, nice: int = BACKGROUND_NICE) -> concurrent.futures.ThreadPoolExecutor:
-    """A thread pool whose threads run at a lower priority (the background one by default)."""
-    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority,
-                                                 initargs=(nice,))
+def background_pool(workers: int, name: str) -> concurrent.futures.ThreadPoolExecutor:
+    """A thread pool whose threads run at the background priority."""
+    return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority)
+
+
+def built_in_background(build: Callable[[], T]) -> T:
+    """Run `build` (a model load) on a fresh thread at the background priority and return what it made.
+
+    Native pools (ONNX Runtime's intra-op threads, CTranslate2's workers, llama.cpp's threads) are started by
+    the thread that loads the model and keep its priority for the life of the process: a model first loaded
+    by a request handler at the normal priority would compete with live audio ever after.
+    """
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        lower_priority()
+        try:
+            result.append(build())
+        except BaseException as error:  # handed to the caller
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="talker-load", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]

@@ -178,7 +178,9 @@ class LocalLLM:
                 params.cpuparams_batch.n_threads = self._threads
                 params.verbosity = -1
                 params.warmup = True
-                self._server = xllamacpp.Server(params)
+                from talker.threads import built_in_background
+
+                self._server = built_in_background(lambda: xllamacpp.Server(params))
             return self._server
 
     def warm(self, request: ChatRequest) -> None:

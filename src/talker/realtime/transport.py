@@ -11,6 +11,7 @@ The data channel `talker` carries the protocol of `docs/REALTIME.md`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import fractions
 import json
@@ -34,7 +35,6 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from talker.realtime.conversation import Conversation
 from talker.realtime.playout import AudioFrame, Playout
-from talker.threads import VIDEO_NICE, background_pool
 
 log = logging.getLogger("talker.realtime")
 
@@ -147,11 +147,11 @@ class FaceVideoTrack(MediaStreamTrack):
         self._face = face
         self._playout = playout
         self._fps = fps
-        self._image = first
+        self._image = to_i420(first)  # what the encoder takes: converting here spares it a slower conversion
         self._shown: tuple[int, float] | None = None  # the playout position the current image shows
         self._rendering: tuple[int, float] | None = None
         self._render: asyncio.Future[np.ndarray] | None = None
-        self._executor = background_pool(1, "talker-render", VIDEO_NICE)
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="talker-render")
         self._start: float | None = None
         self._count = 0
         self._failed = False
@@ -182,14 +182,17 @@ class FaceVideoTrack(MediaStreamTrack):
             lead = 1.0 / self._fps
             position = self._playout.position()
             self._rendering = None if position is None else (position[0], position[1] + lead)
-            self._render = loop.run_in_executor(self._executor, self._face.frame, self._playout, lead)
+            self._render = loop.run_in_executor(self._executor, self._draw, lead)
         self._measure_offset()
-        out = av.VideoFrame.from_ndarray(self._image, format="rgb24")
+        out = av.VideoFrame.from_ndarray(self._image, format="yuv420p")
         out.pts = self._count * VIDEO_CLOCK // self._fps
         out.time_base = self._time_base
         self._count += 1
         self.stats.frames += 1
         return out
+
+    def _draw(self, lead: float) -> np.ndarray:
+        return to_i420(self._face.frame(self._playout, lead))
 
     def _measure_offset(self) -> None:
         sounding, shown = self._playout.position(), self._shown
@@ -229,6 +232,14 @@ def shorten_jitter_buffer(pc: RTCPeerConnection, track: MediaStreamTrack) -> Non
         receiver = transceiver.receiver
         if receiver.track is track and hasattr(receiver, "_RTCRtpReceiver__jitter_buffer"):
             receiver._RTCRtpReceiver__jitter_buffer = MicrophoneBuffer()
+
+
+def to_i420(rgb: np.ndarray) -> np.ndarray:
+    """An RGB image as planar YUV 4:2:0 (BT.601, video range), what the VP8 encoder takes. OpenCV converts in
+    0.2 ms what the encoder's own conversion takes 1.4 ms for (512 × 512)."""
+    import cv2
+
+    return np.asarray(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YUV_I420))
 
 
 def level_db(samples: np.ndarray) -> float:
