@@ -21,6 +21,8 @@ from typing import TypeVar
 T = TypeVar("T")
 
 BACKGROUND_NICE = 10
+# Recognition ranks between: the end of the user's turn should not wait for another session's answer.
+RECOGNITION_NICE = 5
 
 
 def lower_priority(nice: int = BACKGROUND_NICE) -> None:
@@ -39,8 +41,8 @@ def background_pool(workers: int, name: str) -> concurrent.futures.ThreadPoolExe
     return concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix=name, initializer=lower_priority)
 
 
-def built_in_background(build: Callable[[], T]) -> T:
-    """Run `build` (a model load) on a fresh thread at the background priority and return what it made.
+def built_in_background(build: Callable[[], T], nice: int = BACKGROUND_NICE) -> T:
+    """Run `build` (a model load) on a fresh thread at the background priority (or `nice`), return what it made.
 
     Native pools (ONNX Runtime's intra-op threads, CTranslate2's workers, llama.cpp's threads) are started by
     the thread that loads the model and keep its priority for the life of the process: a model first loaded
@@ -50,7 +52,7 @@ def built_in_background(build: Callable[[], T]) -> T:
     failure: list[BaseException] = []
 
     def run() -> None:
-        lower_priority()
+        lower_priority(nice)
         try:
             result.append(build())
         except BaseException as error:  # handed to the caller

@@ -117,7 +117,6 @@ class AlwaysSpeaking:
     """A stand-in detector that hears one endless stretch of speech (plumbing only)."""
 
     pause_started = None
-    quiet_started = None
 
     def feed(self, samples: np.ndarray) -> list[object]:
         if getattr(self, "started", False):
@@ -205,7 +204,6 @@ class OneUtterance:
     """A stand-in detector: speech from 0.5 s to 1.5 s, ended after a 0.25 s hang-over (plumbing only)."""
 
     pause_started = None
-    quiet_started = None
 
     def __init__(self) -> None:
         self.fed = 0.0
@@ -260,8 +258,6 @@ class ScriptedPause:
     def pause_started(self) -> float | None:
         return 1.5 if self.position >= 1.532 and not self.ended else None
 
-    quiet_started = pause_started
-
     def feed(self, samples: np.ndarray) -> list[object]:
         from talker.asr.vad import VadEvent
 
@@ -277,15 +273,6 @@ class ScriptedPause:
 
     def flush(self) -> list[object]:
         return []
-
-
-class QuietBeforeThePause(ScriptedPause):
-    """As `ScriptedPause`, but the audio is quiet from 1.436 s, two windows before the network hears the pause
-    (plumbing only)."""
-
-    @property
-    def quiet_started(self) -> float | None:
-        return 1.436 if self.position >= 1.5 and not self.ended else None
 
 
 class SaysText:
@@ -348,29 +335,3 @@ def test_the_speculative_decode_is_the_final_when_the_pause_stayed_quiet_and_the
     expected_end = speculative_end if final_decodes == 0 else 1.5 + min(settings.vad.pad, settings.vad.hangover)
     assert finals[0].end == pytest.approx(expected_end, abs=1e-3)
     assert [e.text for e in events if e.kind == "end_of_turn"] == [text]
-
-
-class WordsByLength:
-    """A stand-in recogniser (plumbing only): audio cut before 1.5 s (1.2 s from 0.3 s) lost the last word."""
-
-    def transcribe(self, samples: np.ndarray, language: str | None = None,
-                   word_timestamps: bool = False) -> Transcript:
-        return Transcript("他下午需要。" if samples.size / RATE < 1.2 else "他下午需要看。", "zh", 1.0)
-
-
-def test_an_early_quiet_gives_an_early_likely_end_but_the_final_comes_from_the_pause_plumbing() -> None:
-    """Where the audio goes quiet is decoded first, for a likely end two windows sooner; the decode up to the
-    network's pause follows and is the final, so a soft last syllable the early one cut off is not lost."""
-    settings = Settings().asr
-    decoder = RecordingDecoder(WordsByLength())
-    transcriber = StreamingTranscriber(QuietBeforeThePause(), decoder, settings)  # type: ignore[arg-type]
-    audio = np.zeros(3 * RATE, dtype=np.float32)
-    audio[RATE // 2:RATE // 2 + RATE] = np.sin(np.arange(RATE) * 0.3).astype(np.float32) * 0.3
-    events = _run(transcriber, audio)
-    pad = settings.speculative_pad
-    speculative = [end for kind, end in decoder.jobs if kind != "partial"]
-    assert speculative == [pytest.approx(1.436 + pad), pytest.approx(1.5 + pad)], decoder.jobs
-    likely = [(e.text, round(e.end, 3)) for e in events if e.kind == "likely_end"]
-    assert likely[:2] == [("他下午需要。", round(1.436 + pad, 3)), ("他下午需要看。", round(1.5 + pad, 3))]
-    assert [e.text for e in events if e.kind == "final"] == ["他下午需要看。"]
-    assert [e.text for e in events if e.kind == "end_of_turn"] == ["他下午需要看。"]

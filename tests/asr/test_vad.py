@@ -111,29 +111,3 @@ def test_segments_of_a_stream(vad_model: SileroModel, utterances: list[Utterance
     first_end = 0.5 + utterances[0].audio.size / RATE
     assert 0.4 <= segments[0].start <= 0.8 and segments[0].end <= first_end + 0.05
     assert segments[1].start >= first_end + 0.5
-
-
-def test_the_audio_goes_quiet_before_the_network_hears_silence(
-    vad_model: SileroModel, utterances: list[Utterance]
-) -> None:
-    """`quiet_started` (the early speculative decode waits for it) is known no later than `pause_started`, and
-    mostly a window or two sooner: the network goes on saying "speech" over a fading last syllable."""
-    sooner = 0
-    for utterance in utterances:
-        audio = np.concatenate([utterance.audio, _silence(1.0)])
-        detector = vad_model.detector()
-        quiet_known = pause_known = None
-        for offset in range(0, audio.size, 512):
-            detector.feed(audio[offset:offset + 512])
-            position = (offset + 512) / RATE
-            if position < utterance.speech_end - 0.5:
-                continue
-            if quiet_known is None and detector.quiet_started is not None:
-                quiet_known = position
-                assert detector.pause_started is None or detector.quiet_started <= detector.pause_started
-            if pause_known is None and detector.pause_started is not None:
-                pause_known = position
-        assert quiet_known is not None and pause_known is not None, utterance.text
-        assert quiet_known <= pause_known, utterance.text
-        sooner += quiet_known < pause_known
-    assert sooner >= len(utterances) // 2

@@ -410,11 +410,11 @@ def test_an_early_opener_is_a_listeners_sound_when_the_user_goes_on_plumbing(mem
     asyncio.run(scenario())
 
 
-def test_an_early_opener_stays_the_turns_when_a_later_decode_adds_a_soft_last_syllable_plumbing(
+def test_an_early_opener_stays_the_turns_when_the_final_decode_adds_a_soft_last_syllable_plumbing(
         memory: MemoryStore) -> None:
     async def scenario() -> None:
         conversation, hearing, events, session = _listening(memory, opener=True)
-        # Decoded up to where the audio went quiet, the last syllable was cut off; up to the pause, it is there.
+        # Decoded one window into the pause, the last syllable was cut off; over the whole pause, it is there.
         await _hear(conversation, hearing, Heard("likely_end", "他下午需要。", "complete"))
         assert sum(await _play(conversation, 0.2)) == 5
         await _hear(conversation, hearing, Heard("partial", "他下午需要看。"),

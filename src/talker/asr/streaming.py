@@ -9,9 +9,7 @@ the words are known about 0.2 s sooner than by a decode after the end. If speech
 shown as a partial; if the silence is still on when it arrives, it also comes as `likely_end`: the turn's
 text as it stands if the user stops here, so an answer can be prepared while the endpointer waits (the
 final text comes as `likely_end` too when the endpointer still waits for more silence after it). After
-the end, the endpointer decides from the words when the turn is over. The level often drops a window or two
-before the network hears the silence (`SpeechDetector.quiet_started`); a decode up to there comes first, for
-an earlier likely end only.
+the end, the endpointer decides from the words when the turn is over.
 
 Decoding runs on a `Decoder`: `InlineDecoder` decodes on the caller's thread (files, and tests that run
 on stream time), `ThreadDecoder` on one worker thread so audio keeps flowing in real time.
@@ -173,9 +171,9 @@ class ThreadDecoder:
             self._thread = None
 
     def _work(self) -> None:
-        from talker.threads import lower_priority
+        from talker.threads import RECOGNITION_NICE, lower_priority
 
-        lower_priority()  # live audio and video come first (talker.threads)
+        lower_priority(RECOGNITION_NICE)  # live audio and video come first, answers after (talker.threads)
         while (job := self._jobs.get()) is not None:
             try:
                 job.result = self._recognizer.transcribe(job.audio, self._language, word_timestamps=job.words)
@@ -218,8 +216,7 @@ class StreamingTranscriber:
         self._speech_start: int | None = None  # while speaking: where the speech began
         self._audio_start = 0  # while speaking: where the segment's audio (with padding) begins
         self._last_partial = 0
-        self._speculative: DecodeJob | None = None  # decoding up to the pause: may become the final
-        self._early: DecodeJob | None = None  # decoding up to where the audio went quiet: a likely end only
+        self._speculative: DecodeJob | None = None
         self._short_final: DecodeJob | None = None  # a short speculative decode still decoding as the final
         self._finals_due = 0
         self._turn: list[Transcript] = []
@@ -280,7 +277,7 @@ class StreamingTranscriber:
         a little way into the pause that ended the speech, and the rest of that pause was quiet."""
         job = self._speculative
         speech_start = self._speech_start
-        self._speculative = self._early = None
+        self._speculative = None
         self._speech_start = None
         self._finals_due += 1
         if job is not None and job.segment == self._segment and job.start == self._audio_start and (
@@ -314,31 +311,18 @@ class StreamingTranscriber:
             return self._split()
         if not self._partials:
             return []
-        quiet = self._detector.quiet_started
-        if quiet is not None:
-            self._speculate(quiet, self._detector.pause_started)
+        pause = self._detector.pause_started
+        if pause is not None:
+            end = _samples(pause) + self._speculative_pad
+            fresh = self._speculative is None or self._speculative.end != end
+            if self._fed >= end and fresh and not self._decoder.busy:
+                self._speculative = self._submit("speculative", self._audio_start, end,
+                                                 words=self.settings.word_timestamps)
         elif (not self._decoder.busy and self._fed - self._last_partial >= self._interval
               and self._fed - self._speech_start >= _samples(_MIN_PARTIAL_AUDIO)):
             self._last_partial = self._fed
             self._submit("partial", self._audio_start, self._fed, words=False)
         return []
-
-    def _speculate(self, quiet: float, pause: float | None) -> None:
-        """Decode the segment up to the pause, ahead of its end. The audio goes quiet a window or two before the
-        network hears silence: a decode up to there comes early, for the likely end only (a soft last syllable
-        can be that quiet). Once the network hears the pause, the segment is decoded up to it: that decode can
-        be the final."""
-        if self._decoder.busy:
-            return
-        words = self.settings.word_timestamps
-        if pause is not None:
-            end = _samples(pause) + self._speculative_pad
-            if self._fed >= end and (self._speculative is None or self._speculative.end != end):
-                self._speculative = self._submit("speculative", self._audio_start, end, words=words)
-            return
-        end = _samples(quiet) + self._speculative_pad
-        if self._fed >= end and (self._early is None or self._early.end != end):
-            self._early = self._submit("speculative", self._audio_start, end, words=False)
 
     def _split(self) -> list[ListenEvent]:
         """Speech longer than Whisper's window: finalise what there is and go on in a new segment."""
@@ -395,9 +379,8 @@ class StreamingTranscriber:
                            words, segment=job.segment)
 
     def _still_paused(self, job: DecodeJob) -> bool:
-        """Whether the quiet (or the pause) the speculative decode ended in still goes on."""
-        return any(point is not None and job.end == _samples(point) + self._speculative_pad
-                   for point in (self._detector.quiet_started, self._detector.pause_started))
+        pause = self._detector.pause_started
+        return pause is not None and job.end == _samples(pause) + self._speculative_pad
 
     def _likely_end(self, job: DecodeJob, result: Transcript) -> ListenEvent:
         """The turn's text if the pause the speculative decode ended at turns out to end it."""

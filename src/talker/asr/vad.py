@@ -25,11 +25,6 @@ WINDOW = 512  # samples per model call at 16 kHz (32 ms)
 _CONTEXT = 64  # the model sees the previous window's last 64 samples before each window
 _STATE_SHAPE = (2, 1, 128)
 _CONFIRM = 3  # windows a loud burst may hold back an end while the network catches up
-# A window 12 dB under the running speech level is quiet: the network still says "speech" for two or three
-# windows of a fading last syllable, while the level has long dropped. Two quiet windows in a row are a pause
-# for a speculative decode (not for the end of speech: a stop consonant or a breath is that quiet too).
-_QUIET_BELOW_SPEECH = 0.25
-_QUIET_WINDOWS = 2
 
 EventKind = Literal["start", "end"]
 
@@ -94,8 +89,6 @@ class SpeechDetector:
         self._run_start: int | None = None  # first window of a candidate speech run (or silence run)
         self._run_length = 0
         self._suspect_until: int | None = None
-        self._quiet_start: int | None = None  # while speaking: first window of the current run of quiet ones
-        self._quiet_length = 0
         self._noise_rms = self._floor
         self._speech_rms = 0.0
         self._rms = 0.0
@@ -111,16 +104,6 @@ class SpeechDetector:
         if self._speaking and self._run_start is not None:
             return self._seconds(self._run_start)
         return None
-
-    @property
-    def quiet_started(self) -> float | None:
-        """While speaking: where the audio went quiet, if it stayed so for two windows or the network hears
-        silence; at or before `pause_started`, often two windows sooner (the network lags a fading syllable)."""
-        if not self._speaking or self._quiet_start is None:
-            return None
-        if self._run_start is not None:
-            return self._seconds(min(self._quiet_start, self._run_start))
-        return self._seconds(self._quiet_start) if self._quiet_length >= _QUIET_WINDOWS else None
 
     @property
     def position(self) -> float:
@@ -172,20 +155,8 @@ class SpeechDetector:
         index = self._windows
         self._windows += 1
         if not self._speaking:
-            event = self._while_silent(index, probability)
-        else:
-            event = self._while_speaking(index, probability)
-        self._track_quiet(index, probability, event)
-        return event
-
-    def _track_quiet(self, index: int, probability: float, event: VadEvent | None) -> None:
-        quiet = probability < self.settings.release or self._rms < _QUIET_BELOW_SPEECH * self._speech_rms
-        if not self._speaking or event is not None or not quiet:
-            self._quiet_start, self._quiet_length = None, 0
-            return
-        if self._quiet_start is None:
-            self._quiet_start = index
-        self._quiet_length += 1
+            return self._while_silent(index, probability)
+        return self._while_speaking(index, probability)
 
     def _track_levels(self, probability: float) -> None:
         """Running loudness of speech and of the background, to tell a restart from noise."""

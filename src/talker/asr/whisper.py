@@ -82,10 +82,11 @@ class WhisperASR:
         if self._model is None:
             from faster_whisper import WhisperModel
 
-            from talker.threads import built_in_background
+            from talker.threads import RECOGNITION_NICE, built_in_background
 
             self._model = built_in_background(lambda: WhisperModel(
-                str(self._model_dir), device="cpu", compute_type="int8", cpu_threads=self._threads, num_workers=1))
+                str(self._model_dir), device="cpu", compute_type="int8", cpu_threads=self._threads, num_workers=1),
+                RECOGNITION_NICE)
             self._defaults = {name: parameter.default
                               for name, parameter in inspect.signature(self._model.transcribe).parameters.items()
                               if parameter.default is not inspect.Parameter.empty}

@@ -212,8 +212,8 @@ class Conversation:
     def _acknowledge(self, language: str) -> None:
         """The words sound finished: say the opener now, in a turn of its own, before the endpointer has decided.
         The answer to the user's turn follows it in that turn if the opener came after the user's last words
-        (whichever words the turn ends with: a later decode may add a soft last syllable); if the user went on,
-        it was a listener's "嗯". Once per user turn."""
+        (whichever words the turn ends with: the final decode may add a last syllable or mark); if the user went
+        on, it was a listener's "嗯". Once per user turn."""
         chunk = self._opener(language) if self._opener is not None else None
         if chunk is None:
             return
