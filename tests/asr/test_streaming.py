@@ -117,6 +117,7 @@ class AlwaysSpeaking:
     """A stand-in detector that hears one endless stretch of speech (plumbing only)."""
 
     pause_started = None
+    fading = False
 
     def feed(self, samples: np.ndarray) -> list[object]:
         if getattr(self, "started", False):
@@ -149,6 +150,20 @@ def test_long_speech_is_cut_into_whisper_sized_segments_plumbing() -> None:
     assert all(float(f.text) <= MAX_SEGMENT for f in finals)
     assert [f.start for f in finals[1:]] == [f.end for f in finals[:-1]]  # contiguous, no audio twice
     assert finals[0].start == 0.0 and finals[-1].end == pytest.approx(70.0)
+
+
+@pytest.mark.parametrize("fading", [False, True])
+def test_no_partial_starts_while_the_voice_trails_off_plumbing(fading: bool) -> None:
+    """A partial started as a pause begins would hold up the pause's speculative decode, which the answer waits
+    for: while the detector hears the voice fading, none starts."""
+    detector = AlwaysSpeaking()
+    detector.fading = fading
+    decoder = RecordingDecoder(LengthRecognizer())
+    transcriber = StreamingTranscriber(detector, decoder, Settings().asr)  # type: ignore[arg-type]
+    for _ in range(3 * RATE // 320):
+        transcriber.feed(np.zeros(320, dtype=np.float32))
+    partials = [kind for kind, _ in decoder.jobs if kind == "partial"]
+    assert (partials == []) == fading, decoder.jobs
 
 
 def test_a_failed_decode_does_not_stop_the_stream_plumbing() -> None:
@@ -204,6 +219,7 @@ class OneUtterance:
     """A stand-in detector: speech from 0.5 s to 1.5 s, ended after a 0.25 s hang-over (plumbing only)."""
 
     pause_started = None
+    fading = False
 
     def __init__(self) -> None:
         self.fed = 0.0
@@ -257,6 +273,8 @@ class ScriptedPause:
     @property
     def pause_started(self) -> float | None:
         return 1.5 if self.position >= 1.532 and not self.ended else None
+
+    fading = False
 
     def feed(self, samples: np.ndarray) -> list[object]:
         from talker.asr.vad import VadEvent

@@ -111,3 +111,26 @@ def test_segments_of_a_stream(vad_model: SileroModel, utterances: list[Utterance
     first_end = 0.5 + utterances[0].audio.size / RATE
     assert 0.4 <= segments[0].start <= 0.8 and segments[0].end <= first_end + 0.05
     assert segments[1].start >= first_end + 0.5
+
+
+def test_the_voice_is_heard_fading_before_the_network_hears_the_pause(
+    vad_model: SileroModel, utterances: list[Utterance]
+) -> None:
+    """`fading` (no partial starts then) comes on in the last syllable's fade, before `pause_started`."""
+    ahead = 0
+    for utterance in utterances:
+        audio = np.concatenate([utterance.audio, _silence(1.0)])
+        detector = vad_model.detector()
+        fading_at = pause_at = None
+        for offset in range(0, audio.size, 512):
+            detector.feed(audio[offset:offset + 512])
+            position = (offset + 512) / RATE
+            if position < utterance.speech_end - 0.3:
+                continue
+            if fading_at is None and detector.fading:
+                fading_at = position
+            if pause_at is None and detector.pause_started is not None:
+                pause_at = position
+        assert fading_at is not None and pause_at is not None, utterance.text
+        ahead += fading_at < pause_at
+    assert ahead >= len(utterances) // 2

@@ -318,8 +318,10 @@ class StreamingTranscriber:
             if self._fed >= end and fresh and not self._decoder.busy:
                 self._speculative = self._submit("speculative", self._audio_start, end,
                                                  words=self.settings.word_timestamps)
-        elif (not self._decoder.busy and self._fed - self._last_partial >= self._interval
+        elif (not self._decoder.busy and not self._detector.fading and self._fed - self._last_partial >= self._interval
               and self._fed - self._speech_start >= _samples(_MIN_PARTIAL_AUDIO)):
+            # Not while the voice trails off: a pause may be beginning, and its speculative decode (what the
+            # answer waits for) would have to wait for this one.
             self._last_partial = self._fed
             self._submit("partial", self._audio_start, self._fed, words=False)
         return []

@@ -25,6 +25,7 @@ WINDOW = 512  # samples per model call at 16 kHz (32 ms)
 _CONTEXT = 64  # the model sees the previous window's last 64 samples before each window
 _STATE_SHAPE = (2, 1, 128)
 _CONFIRM = 3  # windows a loud burst may hold back an end while the network catches up
+_FADING_BELOW_SPEECH = 0.25  # a window 12 dB under the running speech level: the voice is trailing off
 
 EventKind = Literal["start", "end"]
 
@@ -104,6 +105,12 @@ class SpeechDetector:
         if self._speaking and self._run_start is not None:
             return self._seconds(self._run_start)
         return None
+
+    @property
+    def fading(self) -> bool:
+        """While speaking: the last window was well under the speech level (often a pause beginning, which the
+        network hears a window or two later)."""
+        return self._speaking and self._rms < _FADING_BELOW_SPEECH * self._speech_rms
 
     @property
     def position(self) -> float:
