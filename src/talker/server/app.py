@@ -54,9 +54,9 @@ def create_app(settings: Settings | None = None, *, require_keys: bool | None = 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The loop's default pool runs aiortc's audio and video encoders next to speech synthesis, recognition
-        # and uploads of every live session; its stock size (cores + 4) let blocked work starve the encoders
-        # (audio stalls with four conversations). Waiting threads cost no CPU.
+        # The loop's default pool runs aiortc's video encoders next to knowledge lookups, uploads and other
+        # blocking work of every session; its stock size (cores + 4) let blocked work starve the encoders.
+        # Waiting threads cost no CPU.
         pool = concurrent.futures.ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="talker-worker")
         asyncio.get_running_loop().set_default_executor(pool)
         for start in state.extras.get("on_start", []):
