@@ -16,6 +16,7 @@ avatar → the first silent frame sent; (c) A/V offset of the video frames sent 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import resource
@@ -235,7 +236,9 @@ def report(samples: Samples, rounds: int) -> str:
     fps_rows = [f"| {n} | {statistics.median(samples.sent_fps[n]):.1f} | {min(samples.fps[n]):.1f} – "
                 f"{max(samples.fps[n]):.1f} | {samples.resyncs[n]} | {samples.cpu[n]:.0%} |"
                 for n in sorted(samples.fps)]
-    missed = f" Missed: {', '.join(samples.missed)}." if samples.missed else ""
+    counted = collections.Counter(samples.missed)
+    missed = (" Missed: " + ", ".join(f"{why} ({n}×)" if n > 1 else why for why, n in counted.items()) + "."
+              if counted else "")
     return f"""## Real time (`bench/realtime_bench.py`)
 
 One server process (uvicorn, aiortc on loopback) with the default kit; Python WebRTC clients (in the same

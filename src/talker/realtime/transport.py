@@ -223,7 +223,8 @@ def sendonly_slot(pc: RTCPeerConnection, kind: str) -> RTCRtpTransceiver | None:
 
 def shorten_jitter_buffer(pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
     """Hand the microphone's packets to the decoder as they arrive (talker.realtime.micbuffer): aiortc's audio
-    jitter buffer held them back 100 ms, which delayed hearing both the end of the user's speech and a barge-in.
+    jitter buffer holds each one back until the next has come (and four more by default), which delayed hearing
+    both the end of the user's speech and a barge-in.
     aiortc 1.16 has no setting for it: its receiver's buffer (a private attribute) is replaced before the first
     packet arrives."""
     from talker.realtime.micbuffer import MicrophoneBuffer
