@@ -242,12 +242,13 @@ class OneUtterance:
 class Saying:
     """A stand-in recogniser that always hears the same words (plumbing only)."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, language: str = "en") -> None:
         self.text = text
+        self.language = language
 
     def transcribe(self, samples: np.ndarray, language: str | None = None,
                    word_timestamps: bool = False) -> Transcript:
-        return Transcript(self.text, "en", 1.0)
+        return Transcript(self.text, self.language, 1.0)
 
 
 def test_the_final_words_are_offered_as_a_likely_end_while_the_endpointer_waits_plumbing(settings: Settings) -> None:
@@ -293,17 +294,6 @@ class ScriptedPause:
         return []
 
 
-class SaysText:
-    """A stand-in recogniser that always hears the same words (plumbing only)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def transcribe(self, samples: np.ndarray, language: str | None = None,
-                   word_timestamps: bool = False) -> Transcript:
-        return Transcript(self.text, "zh", 1.0)
-
-
 class DecodesAtTheEnd(RecordingDecoder):
     """Finishes nothing until drained, as a busy worker thread would (plumbing only)."""
 
@@ -337,7 +327,7 @@ def test_the_speculative_decode_is_the_final_when_the_pause_stayed_quiet_and_the
     """One VAD window into the pause is decoded at once; the final is decoded again over the whole pad only when
     the rest of the pause was loud or the words ended without a mark."""
     settings = Settings().asr
-    decoder = (DecodesAtTheEnd if late else RecordingDecoder)(SaysText(text))
+    decoder = (DecodesAtTheEnd if late else RecordingDecoder)(Saying(text, "zh"))
     transcriber = StreamingTranscriber(ScriptedPause(), decoder, settings)  # type: ignore[arg-type]
     audio = np.zeros(3 * RATE, dtype=np.float32)
     speech = np.sin(np.arange(RATE) * 0.3).astype(np.float32) * 0.3  # 0.5–1.5 s

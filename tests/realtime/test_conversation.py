@@ -363,6 +363,20 @@ def test_a_barge_in_during_the_opener_leaves_no_answer_in_memory_plumbing(memory
     asyncio.run(scenario())
 
 
+async def _answered_after_the_early_opener(conversation: Conversation, hearing: ScriptedHearing,
+                                          events: list[dict[str, Any]], memory: MemoryStore, session: str,
+                                          text: str, reason: str) -> None:
+    """The user's turn ends with `text` (spoken before the early opener went out): the echoed answer follows the
+    opener in its turn (5 frames a character, no second opener), prepared, and both sides are stored."""
+    await _hear(conversation, hearing, Heard("end_of_turn", text, reason, end=0.0))
+    await _until_speaking(conversation)
+    assert sum(await _play(conversation, 1.0)) == 5 * len(text), "the answer, and no second opener"
+    latency = next(e for e in events if e["type"] == "latency")
+    assert latency["prepared"] is True and latency["opener"] is True
+    assert latency["first_audio_sent_ms"] <= latency["end_of_turn_ms"] <= latency["answer_audio_sent_ms"]
+    assert [(t.role, t.text) for t in memory.turns(session)] == [("user", text), ("assistant", text)]
+
+
 def test_the_opener_goes_out_when_the_words_sound_finished_and_the_answer_follows_in_its_turn_plumbing(
         memory: MemoryStore) -> None:
     async def scenario() -> None:
@@ -372,14 +386,7 @@ def test_the_opener_goes_out_when_the_words_sound_finished_and_the_answer_follow
         assert sum(early) == 5, "the opener should go out before the end of the turn is decided"
         assert conversation.state == "listening" and not memory.turns(session)
         await _until_prepared(conversation)
-        await _hear(conversation, hearing, Heard("end_of_turn", "几点开门？", "question", end=0.0))
-        await _until_speaking(conversation)
-        assert sum(await _play(conversation, 1.0)) == 25, "the answer, and no second opener"
-        latency = next(e for e in events if e["type"] == "latency")
-        assert latency["prepared"] is True and latency["opener"] is True
-        assert latency["first_audio_sent_ms"] <= latency["end_of_turn_ms"] <= latency["answer_audio_sent_ms"]
-        assert [(t.role, t.text) for t in memory.turns(session)] == [
-            ("user", "几点开门？"), ("assistant", "几点开门？")]
+        await _answered_after_the_early_opener(conversation, hearing, events, memory, session, "几点开门？", "question")
 
     asyncio.run(scenario())
 
@@ -420,14 +427,8 @@ def test_an_early_opener_stays_the_turns_when_the_final_decode_adds_a_soft_last_
         await _hear(conversation, hearing, Heard("partial", "他下午需要看。"),
                     Heard("likely_end", "他下午需要看。", "complete"))
         await _until_prepared(conversation)
-        await _hear(conversation, hearing, Heard("end_of_turn", "他下午需要看。", "complete", end=0.0))
-        await _until_speaking(conversation)
-        assert sum(await _play(conversation, 1.0)) == 35, "the answer, and no second opener"
-        latency = next(e for e in events if e["type"] == "latency")
-        assert latency["opener"] is True and latency["prepared"] is True
-        assert latency["first_audio_sent_ms"] <= latency["end_of_turn_ms"] <= latency["answer_audio_sent_ms"]
-        assert [(t.role, t.text) for t in memory.turns(session)] == [
-            ("user", "他下午需要看。"), ("assistant", "他下午需要看。")]
+        await _answered_after_the_early_opener(conversation, hearing, events, memory, session,
+                                               "他下午需要看。", "complete")
 
     asyncio.run(scenario())
 

@@ -111,10 +111,7 @@ class DialogueEngine:
         warm = getattr(self.llm, "warm", None)
         if warm is None:
             return
-        persona = self.persona
-        warm(ChatRequest(user="", language=persona.reply_language(""), name=persona.name, role=persona.role,
-                         style=persona.style, examples=tuple(Exchange(e.user, e.assistant) for e in persona.examples),
-                         facts=tuple(persona.facts), max_tokens=persona.max_new_tokens))
+        warm(self._chat_request(""))
 
     def ask(self, session_id: str, text: str) -> Reply:
         """Start answering `text` in `session_id` (the question is stored at once)."""
@@ -165,15 +162,20 @@ class DialogueEngine:
             yield piece
 
     def _request(self, reply: Reply, hits: list[Hit]) -> ChatRequest:
-        persona = self.persona
         pairs, summary = _exchanges(reply._history)
+        return self._chat_request(reply.question, pairs, summary, tuple(_clean(hit.text)[:400] for hit in hits))
+
+    def _chat_request(self, user: str, history: tuple[Exchange, ...] = (), summary: str = "",
+                      passages: tuple[str, ...] = ()) -> ChatRequest:
+        """The persona's request for `user`'s message (the persona's part alone is what warming caches)."""
+        persona = self.persona
         return ChatRequest(
-            user=reply.question,
-            language=persona.reply_language(reply.question),
+            user=user,
+            language=persona.reply_language(user),
             name=persona.name, role=persona.role, style=persona.style,
             examples=tuple(Exchange(e.user, e.assistant) for e in persona.examples),
-            history=pairs, summary=summary,
-            facts=(*persona.facts, *(_clean(hit.text)[:400] for hit in hits)),
+            history=history, summary=summary,
+            facts=(*persona.facts, *passages),
             max_tokens=persona.max_new_tokens,
         )
 
