@@ -170,8 +170,7 @@ def render_video(
     speech_seconds: float = 0.0,
 ) -> RenderSummary:
     """Animate the portrait to `speech` and write an H.264 + AAC MP4 that appears only when complete."""
-    from threadpoolctl import threadpool_limits
-
+    from talker.blas import use_one_thread
     from talker.face.motion import compose, motion_track
     from talker.face.portrait import create_analyzer
     from talker.face.renderer import Renderer
@@ -192,7 +191,8 @@ def render_video(
     render_started = time.perf_counter()
     # The encoder runs in a child process, on the other core, while this one renders. OpenBLAS's own
     # thread pool (the spline's matrix product) would spin on that core too: one BLAS thread here.
-    with threadpool_limits(limits=1, user_api="blas"), ProcessVideoWriter(
+    use_one_thread()
+    with ProcessVideoWriter(
         output, width, height, fps, speech.sample_rate, crf=settings.face.crf, threads=1
     ) as writer:
         writer.write_audio(speech.samples)

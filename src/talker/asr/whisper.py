@@ -82,8 +82,10 @@ class WhisperASR:
         if self._model is None:
             from faster_whisper import WhisperModel
 
+            from talker.blas import use_one_thread
             from talker.threads import RECOGNITION_NICE, built_in_background
 
+            use_one_thread()  # the mel spectrogram's product would wake OpenBLAS's pool to spin beside the encoder
             self._model = built_in_background(lambda: WhisperModel(
                 str(self._model_dir), device="cpu", compute_type="int8", cpu_threads=self._threads, num_workers=1),
                 RECOGNITION_NICE)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from talker.blas import use_one_thread
 from talker.face.motion import HEAD_LIMITS, idle_track, motion_track
 from talker.face.portrait import Portrait
 from talker.face.pose import CLOSED, FacePose, MouthShape
@@ -74,13 +75,11 @@ class _TurnTrack:
 class Animator:
     """Frames of one portrait for a real-time session. Call from one thread (the renderer is not thread-safe).
 
-    `idle_seconds` is the idle loop's length; `blas_threads` holds OpenBLAS to that many threads while a frame
-    renders (the spline's small matrix product runs twice as fast on one thread as on two spinning ones;
-    None leaves BLAS alone).
+    `idle_seconds` is the idle loop's length. OpenBLAS is held to one thread (`talker.blas`): the spline's
+    small matrix product runs twice as fast on one thread as on two spinning ones.
     """
 
-    def __init__(self, portrait: Portrait, fps: int = 25, seed: int = 0, idle_seconds: float = 60.0,
-                 blas_threads: int | None = 1) -> None:
+    def __init__(self, portrait: Portrait, fps: int = 25, seed: int = 0, idle_seconds: float = 60.0) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         self.fps = fps
@@ -104,15 +103,7 @@ class Animator:
         self._frame: np.ndarray | None = None
         self.rendered = 0  # frames drawn (the rest were reused)
         self.reused = 0
-        self._limiter = None
-        if blas_threads is not None:
-            try:
-                from threadpoolctl import ThreadpoolController
-            except ImportError:  # pragma: no cover - threadpoolctl comes with the face extra
-                pass
-            else:
-                self._limiter = ThreadpoolController()
-        self._blas_threads = blas_threads
+        use_one_thread()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -189,11 +180,7 @@ class Animator:
         if self._frame is not None and pose == self._pose:
             self.reused += 1
             return self._frame
-        if self._limiter is not None:
-            with self._limiter.limit(limits=self._blas_threads, user_api="blas"):
-                frame = self.renderer.render(pose)
-        else:
-            frame = self.renderer.render(pose)
+        frame = self.renderer.render(pose)
         frame.flags.writeable = False
         self._pose, self._frame = pose, frame
         self.rendered += 1
