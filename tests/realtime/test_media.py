@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import threading
 
 import av
 import numpy as np
 
 from talker.realtime.playout import Playout
-from talker.realtime.transport import PlayoutAudioTrack, to_i420
+from talker.realtime.transport import FaceVideoTrack, PlayoutAudioTrack, to_i420
 
 
 def test_rgb_becomes_the_yuv_the_encoder_would_have_made() -> None:
@@ -57,3 +58,45 @@ def _first_channel(frame: av.AudioFrame) -> np.ndarray:
     samples = frame.to_ndarray()
     first = samples[0] if frame.format.is_planar else samples.reshape(-1, len(frame.layout.channels))[:, 0]
     return first.astype(np.float32) / (32768.0 if samples.dtype == np.int16 else 1.0)
+
+
+class _NumberedFace:
+    """A stand-in face (plumbing): frame n is a flat grey of value 10 n; the frame `stuck` never finishes in time."""
+
+    def __init__(self, stuck: int) -> None:
+        self.drawn = 0
+        self.stuck = stuck
+        self.release = threading.Event()
+
+    def first_frame(self) -> np.ndarray:
+        return np.zeros((16, 16, 3), dtype=np.uint8)
+
+    def frame(self, playout: Playout, lead: float = 0.0) -> np.ndarray:
+        self.drawn += 1
+        if self.drawn == self.stuck:
+            self.release.wait(10)
+        return np.full((16, 16, 3), 10 * self.drawn, dtype=np.uint8)
+
+
+def test_the_face_track_sends_frames_drawn_ahead_and_repeats_the_last_image_when_one_is_late() -> None:
+    face = _NumberedFace(stuck=3)
+    track = FaceVideoTrack(face, Playout(48000), face.first_frame())
+
+    async def frames() -> list[av.VideoFrame]:
+        out = [await track.recv() for _ in range(4)]
+        face.release.set()
+        return out + [await track.recv() for _ in range(3)]
+
+    try:
+        out = asyncio.run(frames())
+    finally:
+        face.release.set()
+        track.stop()
+    assert [f.pts for f in out] == [3600 * i for i in range(7)]
+    luma = [int(f.to_ndarray()[0, 0]) for f in out]
+    grey = [int(to_i420(np.full((16, 16, 3), 10 * n, dtype=np.uint8))[0, 0]) for n in range(6)]
+    # The first image, frames 1 and 2, then the stuck render: its ticks repeat frame 2. Once it is let go the
+    # stream picks up at the tick it can still make, never showing a frame late.
+    assert luma[:4] == [grey[0], grey[1], grey[2], grey[2]]
+    assert track.stats.late >= 1 and track.stats.frames == 7
+    assert luma[4:] == sorted(luma[4:]) and grey[3] not in luma[:4]

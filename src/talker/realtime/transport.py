@@ -3,7 +3,7 @@
 The server answers the client's offer once its ICE candidates are gathered (no trickle) and never contacts
 a STUN server: it is meant for a LAN or loopback. Audio is the master clock: the audio track hands out one
 20 ms frame of the `Playout` per tick, paced at real time, silence between turns. The video track shows the
-face at the audio's current position, 25 times a second, drawn one frame ahead on its own thread; a frame
+face at the audio's current position, 25 times a second, drawn ahead on a thread of its own; a frame
 that is not ready in time is replaced by the previous one, so rendering can only cost video frames, never audio.
 The data channel `talker` carries the protocol of `docs/REALTIME.md`.
 """
@@ -11,12 +11,12 @@ The data channel `talker` carries the protocol of `docs/REALTIME.md`.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import fractions
 import json
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,6 +34,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from talker.realtime.conversation import Conversation
+from talker.realtime.drawahead import DrawAhead, Position
 from talker.realtime.playout import AudioFrame, Playout
 
 log = logging.getLogger("talker.realtime")
@@ -135,10 +136,9 @@ class PlayoutAudioTrack(MediaStreamTrack):
 
 
 class FaceVideoTrack(MediaStreamTrack):
-    """The avatar's face at 25 fps, drawn one frame ahead: each tick sends the frame drawn since the last one
-    (for where the audio is now) and starts drawing the next, on the track's own thread, for where the audio
-    will be a frame later. A render gets a whole frame's time, and the tick never waits for one; a frame that
-    is not ready in time is replaced by the previous image."""
+    """The avatar's face at 25 fps, drawn ahead (`talker.realtime.drawahead`): each tick sends the frame drawn
+    during the last period for where the audio is at this tick. A frame that is not ready in time is replaced
+    by the previous image, so rendering can only cost video frames, never audio."""
 
     kind = "video"
 
@@ -148,41 +148,28 @@ class FaceVideoTrack(MediaStreamTrack):
         self._playout = playout
         self._fps = fps
         self._image = to_i420(first)  # what the encoder takes: converting here spares it a slower conversion
-        self._shown: tuple[int, float] | None = None  # the playout position the current image shows
-        self._rendering: tuple[int, float] | None = None
-        self._render: asyncio.Future[np.ndarray] | None = None
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="talker-render")
-        self._start: float | None = None
+        self._shown: Position | None = None  # the playout position the current image shows
+        self._ahead: DrawAhead | None = None
         self._count = 0
-        self._failed = False
         self.stats = TrackStats()
         self._time_base = fractions.Fraction(1, VIDEO_CLOCK)
 
     async def recv(self) -> av.VideoFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        due = self._start + self._count / self._fps
-        wait = due - loop.time()
+        if self._ahead is None:
+            self._ahead = DrawAhead(self._draw, self._fps, time.monotonic(), asyncio.get_running_loop())
+        wait = self._ahead.due(self._count) - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
         elif wait < -1.0 / self._fps:  # behind by more than a frame: skip the ticks that are already past
-            self._count = int((loop.time() - self._start) * self._fps)
-        if self._render is not None:
-            if not self._render.done():  # a little grace: the frame is still the right one a few ms late
-                await asyncio.wait({self._render}, timeout=RENDER_GRACE)
-            if self._render.done():
-                self._take(self._render)
-                self._render = None
+            self._count += int(-wait * self._fps)
+        if self._count > 0:
+            drawn = self._ahead.take(self._count) or await self._ahead.wait(self._count, RENDER_GRACE)
+            if drawn is not None:
+                self._image, self._shown = drawn.image, drawn.shows
             else:
                 self.stats.late += 1
-        if self._render is None:
-            lead = 1.0 / self._fps
-            position = self._playout.position()
-            self._rendering = None if position is None else (position[0], position[1] + lead)
-            self._render = loop.run_in_executor(self._executor, self._draw, lead)
         self._measure_offset()
         out = av.VideoFrame.from_ndarray(self._image, format="yuv420p")
         out.pts = self._count * VIDEO_CLOCK // self._fps
@@ -191,26 +178,20 @@ class FaceVideoTrack(MediaStreamTrack):
         self.stats.frames += 1
         return out
 
-    def _draw(self, lead: float) -> np.ndarray:
-        return to_i420(self._face.frame(self._playout, lead))
+    def _draw(self, lead: float) -> tuple[np.ndarray, Position | None]:
+        position = self._playout.position()
+        image = to_i420(self._face.frame(self._playout, lead))
+        return image, None if position is None else (position[0], position[1] + lead)
 
     def _measure_offset(self) -> None:
         sounding, shown = self._playout.position(), self._shown
         if sounding is not None and shown is not None and sounding[0] == shown[0]:
             self.stats.av_offsets.append(sounding[1] - shown[1])
 
-    def _take(self, render: asyncio.Future[np.ndarray]) -> None:
-        try:
-            self._image = render.result()
-            self._shown = self._rendering
-        except Exception:  # a broken render shows the last good frame; say so once
-            if not self._failed:
-                log.exception("rendering the avatar failed; showing the last frame")
-                self._failed = True
-
     def stop(self) -> None:
         super().stop()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._ahead is not None:
+            self._ahead.stop()
 
 
 def sendonly_slot(pc: RTCPeerConnection, kind: str) -> RTCRtpTransceiver | None:
