@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -111,6 +112,44 @@ def test_a_worker_thread_gives_the_same_finals(
     finally:
         threaded.close()
     assert got == expected and len(got) == 2
+
+
+class GatedRecognizer:
+    """Whisper behind a gate: no decode finishes before the test opens it."""
+
+    def __init__(self, whisper: WhisperASR) -> None:
+        self.whisper = whisper
+        self.gate = threading.Event()
+
+    def transcribe(self, samples: np.ndarray, language: str | None = None,
+                   word_timestamps: bool = False) -> Transcript:
+        self.gate.wait(60)
+        return self.whisper.transcribe(samples, language, word_timestamps)
+
+
+@pytest.mark.models
+def test_a_finished_decode_is_collected_at_once_without_more_audio(
+    settings: Settings, vad_model: SileroModel, whisper: WhisperASR, utterances: list[Utterance]
+) -> None:
+    recognizer = GatedRecognizer(whisper)
+    decoder = ThreadDecoder(recognizer)
+    decoded = threading.Event()
+    decoder.on_done = decoded.set
+    transcriber = StreamingTranscriber(vad_model.detector(settings.asr.vad), decoder, settings.asr, partials=False)
+    silence = np.zeros(RATE // 2, dtype=np.float32)
+    try:
+        audio = np.concatenate([silence, utterances[3].audio, silence])
+        fed = [event for offset in range(0, audio.size, 320) for event in transcriber.feed(audio[offset:offset + 320])]
+        assert [e.kind for e in fed] == ["speech_start", "speech_end"]  # the final is still decoding
+        recognizer.gate.set()
+        assert decoded.wait(60)
+        collected = transcriber.collect()
+    finally:
+        recognizer.gate.set()
+        transcriber.close()
+    finals = [e for e in collected if e.kind == "final"]
+    assert len(finals) == 1 and "savings account" in finals[0].text
+    assert transcriber.collect() == []  # handed out once
 
 
 class AlwaysSpeaking:

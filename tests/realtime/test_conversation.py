@@ -206,9 +206,14 @@ class ScriptedHearing:
 
     def __init__(self) -> None:
         self.queued: list[Heard] = []
+        self.decoded: list[Heard] = []  # what a decode finished between two pieces of audio hands out
 
     def feed(self, samples: np.ndarray) -> list[Heard]:
         events, self.queued = self.queued, []
+        return events
+
+    def collect(self) -> list[Heard]:
+        events, self.decoded = self.decoded, []
         return events
 
     def close(self) -> None:
@@ -265,6 +270,23 @@ def test_an_answer_prepared_before_the_end_of_the_turn_is_used_when_the_turn_end
         assert latency["first_piece_ms"] <= latency["end_of_turn_ms"] <= latency["first_audio_sent_ms"]
         assert [(t.role, t.text) for t in memory.turns(session)] == [
             ("user", "几点开门？"), ("assistant", "几点开门？")]
+
+    asyncio.run(scenario())
+
+
+def test_a_decode_that_finishes_between_two_pieces_of_audio_is_acted_on_at_once_plumbing(
+        memory: MemoryStore) -> None:
+    async def scenario() -> None:
+        conversation, hearing, events, _ = _listening(memory)
+        hearing.decoded = [Heard("likely_end", "几点开门？", "question")]
+        conversation.decoded()  # what the decoder's thread asks the loop to do when a decode is done
+        await _until_prepared(conversation)
+        hearing.decoded = [Heard("end_of_turn", "几点开门？", "question", end=0.0)]
+        conversation.decoded()
+        await _until_speaking(conversation)
+        assert sum(await _play(conversation, 1.0)) == 25
+        latency = next(e for e in events if e["type"] == "latency")
+        assert latency["prepared"] is True
 
     asyncio.run(scenario())
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -38,6 +38,7 @@ EventKind = Literal["speech_start", "partial", "likely_end", "speech_end", "fina
 JobKind = Literal["partial", "speculative", "final"]
 MAX_SEGMENT = 25.0  # seconds; Whisper sees 30 s at a time, and re-decoding a longer segment costs too much
 _MIN_PARTIAL_AUDIO = 0.5  # seconds of speech before a first partial is worth a decode
+_NO_AUDIO = np.zeros(0, dtype=np.float32)
 _QUIET_WINDOW = 256  # samples (16 ms) over which the rest of a pause is checked for a missed word tail
 # That rest is quiet when no window of it is within 12 dB of the speech (the VAD's own test of a restart): a
 # fading syllable stays under that, a word the VAD missed does not.
@@ -129,11 +130,16 @@ class InlineDecoder:
 
 
 class ThreadDecoder:
-    """Decodes jobs in order on one worker thread, so feeding audio never waits for Whisper."""
+    """Decodes jobs in order on one worker thread, so feeding audio never waits for Whisper.
+
+    `on_done`, if set, is called on that thread after each decode: a live caller can then `collect` the result
+    at once rather than with the next piece of audio (up to 20 ms later).
+    """
 
     def __init__(self, recognizer: Recognizer, language: str | None = None) -> None:
         self._recognizer = recognizer
         self._language = language
+        self.on_done: Callable[[], None] | None = None
         self._jobs: queue.Queue[DecodeJob | None] = queue.Queue()
         self._done: list[DecodeJob] = []
         self._pending = 0
@@ -184,6 +190,8 @@ class ThreadDecoder:
                 self._done.append(job)
                 self._pending -= 1
                 self._idle.notify_all()
+            if self.on_done is not None:
+                self.on_done()
 
 
 class StreamingTranscriber:
@@ -241,6 +249,10 @@ class StreamingTranscriber:
         events += self._check_turn(stream_ended=False)
         self._trim()
         return events
+
+    def collect(self) -> list[ListenEvent]:
+        """What decodes finished since the last call complete, with no new audio."""
+        return self.feed(_NO_AUDIO)
 
     def finish(self) -> list[ListenEvent]:
         """The stream has ended: close open speech, wait for every decode, end the turn."""

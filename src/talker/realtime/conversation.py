@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +31,8 @@ from talker.text.lang import detect_language
 
 State = Literal["listening", "thinking", "speaking"]
 Emit = Callable[[dict[str, Any]], None]
+log = logging.getLogger("talker.realtime")
+
 MIC_RATE = 16000
 # Endpointer reasons after which the turn usually ends: not after a trailing 嗯/"and" (the user goes on).
 _PREPARE_ON = ("question", "complete", "unknown")
@@ -41,6 +44,8 @@ class Hearing(Protocol):
     """A streaming recogniser (`talker.asr.streaming.StreamingTranscriber`)."""
 
     def feed(self, samples: np.ndarray) -> list[Any]: ...
+
+    def collect(self) -> list[Any]: ...
 
     def close(self) -> None: ...
 
@@ -125,6 +130,8 @@ class Conversation:
         self._stream_time = 0.0
         self._arrived = 0.0  # clock time the latest microphone piece arrived (its last sample)
         self._early: _EarlyOpener | None = None  # the opener said early in the user's current turn
+        self._hearing_turn = asyncio.Lock()  # what the recogniser hands out is handled in order
+        self._collecting: set[asyncio.Task[None]] = set()
         self.turns: list[TurnTimes] = []
 
     # ------------------------------------------------------------------------------------------- input
@@ -138,8 +145,24 @@ class Conversation:
             await self._watch(self._interrupter(window, self._stream_time))
         if self._hearing is None:
             return
-        for event in await self._in_pool(self._hearing.feed, window):
-            await self._on_heard(event)
+        async with self._hearing_turn:
+            for event in await self._in_pool(self._hearing.feed, window):
+                await self._on_heard(event)
+
+    def decoded(self) -> None:
+        """The recogniser finished a decode (call on the loop): its events go out now, not with the next audio."""
+        if self._hearing is not None:
+            task = asyncio.get_running_loop().create_task(self._collect(self._hearing))
+            self._collecting.add(task)
+            task.add_done_callback(self._collecting.discard)
+
+    async def _collect(self, hearing: Hearing) -> None:
+        try:
+            async with self._hearing_turn:
+                for event in await self._in_pool(hearing.collect):
+                    await self._on_heard(event)
+        except Exception:  # a failure of the recogniser itself surfaces with the next piece of audio
+            log.exception("collecting a finished decode failed")
 
     async def say(self, text: str) -> None:
         """Typed input: answered like speech, interrupting an answer in progress."""

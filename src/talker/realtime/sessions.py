@@ -83,6 +83,12 @@ class GuardedHearing:
                 return []
             return list(self._transcriber.feed(samples))
 
+    def collect(self) -> list[Any]:
+        with self._lock:
+            if self._closed:
+                return []
+            return list(self._transcriber.collect())
+
     def close(self) -> None:
         self._closed = True
 
@@ -256,6 +262,7 @@ class _Parts:
     voice: str | None
     synthesizer: Any
     transcriber: Any
+    decoder: Any  # the transcriber's ThreadDecoder
     engine: Any
     memory_session: str
     face: Face
@@ -344,7 +351,8 @@ class RealtimeSessions:
         recognizer.load()  # the first words should not wait for Whisper to load
         detector = services.vad().detector(settings.asr.vad)
         # The conversation answers the words; their timings would only make each decode slower.
-        transcriber = StreamingTranscriber(detector, ThreadDecoder(recognizer, language or settings.asr.language),
+        decoder = ThreadDecoder(recognizer, language or settings.asr.language)
+        transcriber = StreamingTranscriber(detector, decoder,
                                            settings.asr.model_copy(update={"word_timestamps": False}))
         try:
             mind = _minds(self._state).get(owner)
@@ -356,7 +364,8 @@ class RealtimeSessions:
         except BaseException:
             transcriber.close()
             raise
-        return _Parts(portrait, voice, synthesizer, transcriber, mind.engine, memory_session, face, first, speaker)
+        return _Parts(portrait, voice, synthesizer, transcriber, decoder, mind.engine, memory_session, face, first,
+                      speaker)
 
     def _warm_up(self, synthesizer: Any, voice: str | None, language: str | None) -> None:
         """Speak a word in each language the session may answer in, once per process and language, so the
@@ -403,6 +412,8 @@ class RealtimeSessions:
         conversation = Conversation(SafeEngine(parts.engine, report), parts.memory_session, parts.speaker, playout,
                                     emit, hearing=hearing, interrupter=watch, opener=parts.speaker.opener,
                                     pool=self._pool)
+        loop = asyncio.get_running_loop()
+        parts.decoder.on_done = lambda: loop.call_soon_threadsafe(conversation.decoded)
         height, width = parts.first_frame.shape[:2]
         hello = {"type": "hello", "protocol": PROTOCOL, "session": session_id, "server": __version__,
                  "audio": {"codec": "opus", "rate": 48000},
