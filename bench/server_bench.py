@@ -102,12 +102,14 @@ def main() -> None:
             started = time.perf_counter()
             with client.stream("POST", f"/v1/chat/sessions/{session}/messages", json={"text": text}) as response:
                 lines = response.iter_lines()
+                seen = []
                 for line in lines:
                     if line.startswith("event: piece"):
                         elapsed = time.perf_counter() - started
                         break
+                    seen.append(line)
                 else:
-                    raise RuntimeError("no answer")
+                    raise RuntimeError(f"no answer to {text!r}: {response.status_code} {seen}")
                 for _ in lines:  # the rest of the answer
                     pass
             return elapsed
