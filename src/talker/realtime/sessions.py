@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from talker import __version__
+from talker.heap import settle
 from talker.realtime.playout import Playout
 from talker.server.problems import Problem, not_found, unknown_voice, unprocessable
 from talker.threads import background_pool, lower_priority
@@ -364,6 +365,7 @@ class RealtimeSessions:
         except BaseException:
             transcriber.close()
             raise
+        settle()  # the models just loaded stay out of every later garbage collection (talker.heap)
         return _Parts(portrait, voice, synthesizer, transcriber, decoder, mind.engine, memory_session, face, first,
                       speaker)
 
