@@ -8,7 +8,10 @@ Frozen objects are never examined again; what is allocated later is collected as
 
 from __future__ import annotations
 
+import atexit
 import gc
+
+_released_at_exit = False
 
 
 def settle() -> None:
@@ -16,5 +19,11 @@ def settle() -> None:
 
     Only the first call walks the big heap; later ones see just what was allocated since.
     """
+    global _released_at_exit
     gc.collect()
     gc.freeze()
+    if not _released_at_exit:
+        # Frozen cycles are never finalised at exit otherwise: native resamplers and sessions built
+        # before the freeze would be reported as leaked and their destructors skipped.
+        atexit.register(gc.unfreeze)
+        _released_at_exit = True
