@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import peak_rss_mb, write_section
-from realtime_load_clients import ANSWER_LISTEN, ask, quiet
+from realtime_load_clients import ANSWER_LISTEN, CLIENT_NICE, ask, quiet
 from talker.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,16 +51,28 @@ INTERRUPTION = "等一下，我还有一个问题。"
 LOAD_SECONDS = 30.0  # how long each concurrency level runs
 
 
+Level = tuple[int, int]  # (d): (sessions, the clients' nice value)
+
+
+@dataclass
+class LoadResult:
+    """(d) at one level, per session: frames sent and fresh frames per second, answers heard."""
+
+    fresh: list[float]
+    sent: list[float]
+    answers_ms: list[float]  # every session's: end of speech → the answer's first audio sent
+    asked: int
+    resyncs: int
+    cpu: float  # the server process's CPU time / wall time
+
+
 @dataclass
 class Samples:
     answer: list[dict[str, float]] = field(default_factory=list)  # stage → ms from the end of speech
     stop: list[float] = field(default_factory=list)  # (b), ms
     stop_server: list[float] = field(default_factory=list)  # (b) from the server's own detection of the speech
     offsets: list[float] = field(default_factory=list)  # (c), ms
-    fps: dict[int, list[float]] = field(default_factory=dict)  # (d): sessions → fresh frames per second, each
-    sent_fps: dict[int, list[float]] = field(default_factory=dict)
-    resyncs: dict[int, int] = field(default_factory=dict)
-    cpu: dict[int, float] = field(default_factory=dict)  # (d): the server process's CPU time / wall time
+    load: dict[Level, LoadResult] = field(default_factory=dict)  # (d)
     missed: list[str] = field(default_factory=list)
     prepared: int = 0
 
@@ -177,17 +189,20 @@ async def _barge_in(client: Any, server: Any, clip: np.ndarray, interruption: np
     await quiet(client)
 
 
-async def measure_load(url: str, state: Any, avatar: str, clips: list[np.ndarray], sessions: int,
+async def measure_load(url: str, state: Any, avatar: str, clips: list[np.ndarray], level: Level,
                        samples: Samples) -> None:
     """(d): `sessions` conversations at once, each asking spoken questions back to back for LOAD_SECONDS. The
     clients run in a process of their own (realtime_load_clients.py), so the server has its event loop and GIL
-    to itself, as with browsers."""
+    to itself, as with browsers; at `nice` they also leave the CPU to it first, as browsers on the users' own
+    machines would."""
+    sessions, nice = level
     with tempfile.TemporaryDirectory() as folder:
         clips_path = Path(folder) / "clips.npz"
         np.savez(clips_path, **{str(index): clip for index, clip in enumerate(clips)})
         process = await asyncio.create_subprocess_exec(
             sys.executable, str(Path(__file__).with_name("realtime_load_clients.py")), url, avatar, str(sessions),
-            str(LOAD_SECONDS), str(clips_path), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            str(LOAD_SECONDS), str(clips_path), str(nice),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         assert process.stdin is not None and process.stdout is not None
         try:
             ids = json.loads(await asyncio.wait_for(process.stdout.readline(), 120))["sessions"]
@@ -200,14 +215,16 @@ async def measure_load(url: str, state: Any, avatar: str, clips: list[np.ndarray
             if not line:
                 raise RuntimeError("the load clients stopped early (their error is above)")
             elapsed = time.monotonic() - started
-            samples.cpu[sessions] = (_cpu_seconds() - cpu) / elapsed
+            cpu = (_cpu_seconds() - cpu) / elapsed
+            done = json.loads(line)
             fresh, sent, resyncs = [], [], 0
             for server, (frames, late, resync) in zip(servers, before, strict=True):
                 stats = server.transport.video.stats
                 sent.append((stats.frames - frames) / elapsed)
                 fresh.append(((stats.frames - frames) - (stats.late - late)) / elapsed)
                 resyncs += server.transport.audio.stats.resyncs - resync
-            samples.fps[sessions], samples.sent_fps[sessions], samples.resyncs[sessions] = fresh, sent, resyncs
+            answers = [ms for session in done["answers_ms"] for ms in session]
+            samples.load[level] = LoadResult(fresh, sent, answers, sum(done["asked"]), resyncs, cpu)
         finally:
             process.stdin.close()
             await process.wait()
@@ -233,9 +250,10 @@ def report(samples: Samples, rounds: int) -> str:
         rows.append(f"| {name} | {statistics.median(values):.0f} ms | {_pct(values, 0.9):.0f} ms |"
                     if values else f"| {name} | – | – |")
     offsets = [abs(o) for o in samples.offsets]
-    fps_rows = [f"| {n} | {statistics.median(samples.sent_fps[n]):.1f} | {min(samples.fps[n]):.1f} – "
-                f"{max(samples.fps[n]):.1f} | {samples.resyncs[n]} | {samples.cpu[n]:.0%} |"
-                for n in sorted(samples.fps)]
+    fps_rows = [f"| {n} | {'background' if nice else 'normal'} | {statistics.median(r.sent):.1f} | "
+                f"{min(r.fresh):.1f} – {max(r.fresh):.1f} | {len(r.answers_ms)} of {r.asked} | "
+                f"{statistics.median(r.answers_ms) / 1000 if r.answers_ms else float('nan'):.1f} s | {r.resyncs} | "
+                f"{r.cpu:.0%} |" for (n, nice), r in sorted(samples.load.items(), key=lambda kv: (kv[0][0], -kv[0][1]))]
     counted = collections.Counter(samples.missed)
     missed = (" Missed: " + ", ".join(f"{why} ({n}×)" if n > 1 else why for why, n in counted.items()) + "."
               if counted else "")
@@ -269,16 +287,22 @@ speech position the frame shows; {len(offsets)} frames; target ≤ 40 ms): media
 p90 {_pct(offsets, 0.9):.0f} ms, max {max(offsets) if offsets else float('nan'):.0f} ms.
 
 **(d) Video frame rate with concurrent sessions**, each asking spoken questions back to back for
-{LOAD_SECONDS:.0f} s (target 25 fps; *fresh* frames are newly rendered, the rest repeat the previous image)
+{LOAD_SECONDS:.0f} s (target 25 fps; *fresh* frames are newly rendered, the rest repeat the previous image).
+The clients stand in for browsers on the users' own machines but share this machine's two cores with the
+server (~0.3 core for four): at *background* priority (nice {CLIENT_NICE}) they leave the CPU to the server
+first, as remote browsers would; the *normal* row shows what they take from it at the server's priority.
+*Answers* counts the questions whose answer started (within the level's time), of those asked; *answer*
+is the median time from the end of a question to its answer's first audio (the opener goes out before it).
 
-| sessions | fps sent (median) | fresh fps (min – max over sessions) | audio clock resyncs | server CPU (of one core) |
-|---|---|---|---|---|
+| sessions | clients' priority | fps sent (median) | fresh fps (min – max over sessions) | answers | answer \
+| audio clock resyncs | server CPU (of one core) |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(fps_rows)}
 
 Peak RSS of the process (server, every model, clients): {peak_rss_mb():.0f} MB."""
 
 
-async def run(url: str, state: Any, rounds: int, levels: list[int]) -> Samples:
+async def run(url: str, state: Any, rounds: int, levels: list[Level]) -> Samples:
     """(a)-(c) over `rounds` of the questions (none if 0), then (d) at each number of sessions in `levels`."""
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         response = await http.post("/v1/avatars", content=PORTRAIT.read_bytes(), params={"name": "bench"})
@@ -291,19 +315,28 @@ async def run(url: str, state: Any, rounds: int, levels: list[int]) -> Samples:
     if rounds:
         print("(a)-(c): one session …", flush=True)
         await measure_answers(url, state, avatar, clips, interruption, samples, rounds)
-    for sessions in levels:
-        print(f"(d): {sessions} session(s) …", flush=True)
-        await measure_load(url, state, avatar, clips, sessions, samples)
+    for level in levels:
+        print(f"(d): {level[0]} session(s), clients at nice {level[1]} …", flush=True)
+        await measure_load(url, state, avatar, clips, level, samples)
     return samples
 
 
+def _level(text: str) -> Level:
+    sessions, _, nice = text.partition(":")
+    return int(sessions), int(nice) if nice else CLIENT_NICE
+
+
 def main() -> None:
-    """`--quick`: one round and one session, BENCHMARKS.md untouched; `--load 2,4`: only (d), at those levels."""
+    """`--quick`: one round and one session, BENCHMARKS.md untouched; `--load 2,4`: only (d), at those levels
+    (`4:0`: four sessions with the clients at normal priority)."""
     load = next((sys.argv[i + 1] for i, arg in enumerate(sys.argv[:-1]) if arg == "--load"), None)
     quick = "--quick" in sys.argv or load is not None
-    rounds, levels = (1, [1]) if quick else (2, [1, 2, 4])
+    levels: list[Level] = [(1, CLIENT_NICE)]
+    if not quick:
+        levels += [(2, CLIENT_NICE), (4, CLIENT_NICE), (4, 0)]
+    rounds = 1 if quick else 2
     if load is not None:
-        rounds, levels = 0, [int(level) for level in load.split(",")]
+        rounds, levels = 0, [_level(text) for text in load.split(",")]
     with tempfile.TemporaryDirectory() as data:
         base = Settings()
         settings = base.model_copy(update={

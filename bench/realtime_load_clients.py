@@ -5,7 +5,10 @@ is shared. Protocol on stdio: prints `{"sessions": [ids]}` once every client is 
 `{"done": true}` when the talking time is over, and closes the clients when its stdin closes (the bench reads
 the server's counters in between).
 
-    python bench/realtime_load_clients.py URL AVATAR SESSIONS SECONDS CLIPS.npz
+    python bench/realtime_load_clients.py URL AVATAR SESSIONS SECONDS CLIPS.npz [NICE]
+
+At NICE (10 by default) the clients leave the machine's cores to the server first, as browsers on the users'
+own machines would; they are only here because the bench has one machine.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ANSWER_LISTEN = 1.5  # seconds of each answer listened to before moving on (as in realtime_bench.py)
+CLIENT_NICE = 10  # the clients' default priority: background
 
 
 async def ask(client: Any, clip: np.ndarray, within: float = 60.0) -> tuple[Any, int, bool]:
@@ -61,17 +66,23 @@ async def run(url: str, avatar: str, sessions: int, seconds: float, clips: list[
         await asyncio.sleep(1.0)  # the bench takes its first reading of the counters now
         started = time.monotonic()
 
-        async def talk(client: Any, offset: int) -> None:
-            index = offset
+        async def talk(client: Any, offset: int) -> tuple[int, list[float]]:
+            """Questions asked, and for each one answered: end of speech → the answer's first audio, ms."""
+            index, answers = offset, []
             while time.monotonic() - started < seconds:
                 with contextlib.suppress(TimeoutError):
-                    await ask(client, clips[index % len(clips)], within=seconds)
+                    _, since, spoke = await ask(client, clips[index % len(clips)], within=seconds)
+                    if spoke:
+                        latency = [e for e in client.inbox.events[since:] if e.get("type") == "latency"][-1]
+                        answers.append(latency["answer_audio_sent_ms"])
                     await asyncio.sleep(ANSWER_LISTEN)
                     await quiet(client)
                 index += 1
+            return index - offset, answers
 
-        await asyncio.wait_for(asyncio.gather(*(talk(c, i) for i, c in enumerate(clients))), seconds + 90)
-        print(json.dumps({"done": True}), flush=True)
+        counts = await asyncio.wait_for(asyncio.gather(*(talk(c, i) for i, c in enumerate(clients))), seconds + 90)
+        print(json.dumps({"done": True, "asked": [asked for asked, _ in counts],
+                          "answers_ms": [answers for _, answers in counts]}), flush=True)
         await asyncio.to_thread(sys.stdin.read)  # until the bench has read the server's counters
     finally:
         for client in clients:
@@ -82,6 +93,7 @@ def main() -> None:
     import aioice.ice
 
     url, avatar, sessions, seconds, clips_path = sys.argv[1:6]
+    os.nice(int(sys.argv[6]) if len(sys.argv) > 6 else CLIENT_NICE)  # before any thread starts: they inherit it
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]  # loopback only
     with np.load(clips_path) as stored:
         clips = [stored[name] for name in sorted(stored.files, key=int)]

@@ -118,6 +118,47 @@ async def test_the_model_runs_at_most_a_sentence_ahead_of_its_reader_plumbing(
     assert [first, *rest] == [f"{index}," for index in range(100)]
 
 
+async def test_a_waiting_session_ends_the_pacing_so_the_model_is_freed_for_it_plumbing(
+        local: LocalLLM, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in for llama.cpp: the first generation is held at LOOKAHEAD by its busy reader; once a second
+    one is waiting for the model, the first runs to its end unpaced (its deltas queue for its reader), and the
+    second gets the model without its reader taking anything more."""
+    import asyncio
+    import threading
+
+    class Eager:
+        def __init__(self) -> None:
+            self.held = threading.Event()
+            self.calls: list[str] = []
+
+        def handle_completions(self, prompt: dict[str, Any], on_chunk: Any) -> None:
+            self.calls.append(prompt["prompt"])
+            for index in range(100):
+                if on_chunk({"choices": [{"text": f"{index},"}]}):
+                    return
+                if index == LOOKAHEAD:
+                    self.held.set()
+
+    server = Eager()
+    monkeypatch.setattr(local, "_load", lambda: server)
+    first_cancel = Cancel()
+    first = local._attempt(ChatRequest("你好", "zh"), first_cancel)
+    assert await first.__anext__() == "0,"
+    assert await asyncio.to_thread(server.held.wait, 5)  # paced: its reader has not taken more
+    second = local._attempt(ChatRequest("Hello", "en"), Cancel())
+
+    # Were the first still paced, the second would wait for ever: a watchdog frees the model after 10 s
+    # instead, so that failure is reported rather than hanging.
+    watchdog = asyncio.get_running_loop().call_later(10, first_cancel.cancel)
+    second_deltas = [delta async for delta in second]
+    watchdog.cancel()
+    assert not first_cancel.cancelled
+    assert second_deltas == [f"{index}," for index in range(100)]
+    assert len(server.calls) == 2
+    rest = [delta async for delta in first]
+    assert rest == [f"{index}," for index in range(1, 100)]
+
+
 async def test_streams_several_deltas(local: LocalLLM) -> None:
     request = ChatRequest("Describe your favourite city in a few sentences.", "en", examples=EXAMPLES, seed=3,
                           max_tokens=64)

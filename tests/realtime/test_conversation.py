@@ -7,6 +7,7 @@ answer text is known in advance; speech is a stand-in of known length per charac
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -466,4 +467,39 @@ def test_words_that_promise_more_get_no_early_opener_plumbing(memory: MemoryStor
         latency = next(e for e in events if e["type"] == "latency")
         assert latency["end_of_turn_ms"] <= latency["first_audio_sent_ms"]
 
+    asyncio.run(scenario())
+
+
+def test_speech_is_synthesised_only_a_lead_ahead_of_what_plays_plumbing(memory: MemoryStore) -> None:
+    """Each sentence after the first is synthesised once the queued speech is within the lead: the pause (the
+    session's clock, injected) lets the transport play the surplus first. The whole answer still plays."""
+    lead = 1.0
+    queued_when_asked: list[float] = []
+    playout = Playout(48000)
+
+    def speak_by_sentence(text: str) -> Iterator[FakeChunk]:
+        for sentence in filter(None, text.split("。")):
+            queued_when_asked.append(playout.queued)
+            yield from fake_speak(sentence + "。")  # 0.1 s a character: 1.3 s a sentence
+
+    async def pause(seconds: float) -> None:  # the transport sends `seconds` of audio meanwhile
+        for _ in range(math.ceil(seconds * 50)):
+            frame = playout.next_frame()
+            conversation.on_frame_sent(frame.turn, frame.speech)
+
+    async def scenario() -> None:
+        await conversation.say("第一句话说完了。第二句话说完了。第三句话说完了。")
+        await _until_speaking(conversation)
+        sent = await _play(conversation, 3.0)
+        assert len(queued_when_asked) == 3
+        assert queued_when_asked[0] == 0.0
+        assert all(queued <= lead + 1e-9 for queued in queued_when_asked[1:]), queued_when_asked
+        assert conversation.state == "listening"
+        assert [t.text for t in memory.turns(session)][-1] == "第一句话说完了。第二句话说完了。第三句话说完了。"
+        assert sum(sent) > 0
+
+    session = memory.create_session(owner="test")
+    engine = DialogueEngine(EchoLLM(), memory, DEFAULT_PERSONA)
+    conversation = Conversation(engine, session, speak_by_sentence, playout, [].append, synthesis_lead=lead,
+                                pause=pause)
     asyncio.run(scenario())

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 import time
@@ -153,6 +154,8 @@ class LocalLLM:
         self._server: Any = None
         self._load_lock = threading.Lock()
         self._turn_lock = threading.Lock()
+        self._generations = 0  # submitted and not yet finished (guarded by _count_lock)
+        self._count_lock = threading.Lock()
         self._warmed = False
         # Generations run one at a time on their own thread: waiting ones queue here instead of each
         # holding a thread of the event loop's shared pool (which also encodes live audio and video).
@@ -161,6 +164,10 @@ class LocalLLM:
         self.first_token_seconds = 0.0  # of the last generation attempt, from request to first token (bench)
         self.language_retries = 0  # of the last answer
         self.tokens_per_second = 0.0  # decode speed llama.cpp reported for the last generation
+
+    def _finished(self, _: concurrent.futures.Future[None]) -> None:
+        with self._count_lock:
+            self._generations -= 1
 
     def _load(self) -> Any:
         with self._load_lock:
@@ -176,6 +183,9 @@ class LocalLLM:
                 params.swa_full = True  # Gemma 3's sliding window otherwise defeats the prompt cache
                 params.cpuparams.n_threads = self._threads
                 params.cpuparams_batch.n_threads = self._threads
+                # Its workers sleep between ops rather than poll: polling threads took the cores the other
+                # sessions' recognition and speech needed (bench/realtime_bench.py, four sessions).
+                params.cpuparams.poll = params.cpuparams_batch.poll = 0
                 params.verbosity = -1
                 params.warmup = True
                 from talker.threads import built_in_background
@@ -272,9 +282,12 @@ class LocalLLM:
             if text and not cancel.cancelled:
                 # Run at most LOOKAHEAD deltas ahead of the reader: while the avatar's first piece is being
                 # spoken into audio, the model waits here instead of taking the CPU from the speech synthesis.
+                # Not while another session waits for the model, though: it would wait for this reader too.
                 while not credits.acquire(timeout=0.05):
                     if cancel.cancelled:
                         return True
+                    if self._generations > 1:
+                        break
                 loop.call_soon_threadsafe(deltas.put_nowait, text)
             return cancel.cancelled  # True makes llama.cpp stop before the next token
 
@@ -289,7 +302,11 @@ class LocalLLM:
             finally:
                 loop.call_soon_threadsafe(deltas.put_nowait, None)
 
-        worker = loop.run_in_executor(self._worker, generate)
+        with self._count_lock:
+            self._generations += 1
+        submitted = self._worker.submit(generate)
+        submitted.add_done_callback(self._finished)  # also when cancelled before it ran
+        worker = asyncio.wrap_future(submitted, loop=loop)
         try:
             while (item := await deltas.get()) is not None:
                 if isinstance(item, BaseException):

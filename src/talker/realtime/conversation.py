@@ -20,7 +20,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -112,7 +112,9 @@ class Conversation:
     def __init__(self, engine: Any, session_id: str, speak: Speak, playout: Playout, emit: Emit,
                  hearing: Hearing | None = None, interrupter: Interrupter | None = None,
                  clock: Callable[[], float] = time.monotonic, prepare: bool = True,
-                 opener: Opener | None = None, pool: concurrent.futures.Executor | None = None) -> None:
+                 opener: Opener | None = None, pool: concurrent.futures.Executor | None = None,
+                 synthesis_lead: float | None = None,
+                 pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._engine = engine
         self._session = session_id
         self._speak = speak
@@ -124,6 +126,10 @@ class Conversation:
         self._prepare = prepare
         self._opener = opener
         self._pool = pool  # where recognition and speech synthesis run (None: the loop's default pool)
+        # Speech is synthesised at most this many seconds ahead of what is playing (None: as fast as it can):
+        # a cut answer wastes no more, and other sessions' first sentences get the CPU sooner.
+        self._synthesis_lead = synthesis_lead
+        self._pause = pause  # waits for the playout to play some seconds (the transport drains it)
         self.state: State = "listening"
         self._answer: _Answer | None = None  # the answer of the current turn
         self._prepared: _Answer | None = None  # an answer made ahead of the end of the user's turn
@@ -301,7 +307,11 @@ class Conversation:
                 times.first_piece = self._clock()
             chunks = iter(self._speak(piece))  # one chunk per sentence, synthesised as it is asked for
             shown = False
-            while (chunk := await self._in_pool(next, chunks, None)) is not None:
+            while True:
+                if times.answer_audio_ready is not None and not await self._within_lead(answer):
+                    return
+                if (chunk := await self._in_pool(next, chunks, None)) is None:
+                    break
                 answer.audio_waiting = True
                 await answer.go.wait()
                 if not self._current(answer):
@@ -330,6 +340,16 @@ class Conversation:
             reply.finish()
             self._set_state("listening")
         # Otherwise the reply is stored when its audio has played out (`on_frame_sent`) or was cut short.
+
+    async def _within_lead(self, answer: _Answer) -> bool:
+        """Wait until the queued speech is within the synthesis lead; False if the answer was cut meanwhile."""
+        if self._synthesis_lead is None:
+            return True
+        while (ahead := self.playout.queued - self._synthesis_lead) > 0:
+            await self._pause(ahead)
+            if not self._current(answer):
+                return False
+        return True
 
     async def _in_pool(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)

@@ -105,6 +105,12 @@ class Playout:
             return was
 
     @property
+    def queued(self) -> float:
+        """Seconds of speech queued and not yet handed out."""
+        with self._lock:
+            return (len(self._frames) * self.frame_samples + self._pending.size) / self.sample_rate
+
+    @property
     def elapsed(self) -> float:
         """Seconds of output (speech or silence) handed out so far: the session's clock."""
         with self._lock:

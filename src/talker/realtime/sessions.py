@@ -39,6 +39,7 @@ ID_PREFIX = "rt_"
 VIDEO_SIZE = 512  # longest side of the video, pixels
 _WARM_UP = {"zh": "你好。", "en": "Hello."}
 OPENERS = {"zh": "嗯，", "en": "Well,"}
+SYNTHESIS_LEAD = 3.0  # seconds of an answer's speech synthesised ahead of what is playing (a sentence or two)
 INFERENCE_THREADS = 16  # recognition and speech of all live sessions (most of them wait, not compute)
 SPEECH_DB = -45.0  # a microphone frame at least this loud (dBFS) counts as the user being there
 
@@ -413,7 +414,7 @@ class RealtimeSessions:
         parts.speaker.report = report
         conversation = Conversation(SafeEngine(parts.engine, report), parts.memory_session, parts.speaker, playout,
                                     emit, hearing=hearing, interrupter=watch, opener=parts.speaker.opener,
-                                    pool=self._pool)
+                                    pool=self._pool, synthesis_lead=SYNTHESIS_LEAD)
         loop = asyncio.get_running_loop()
         parts.decoder.on_done = lambda: loop.call_soon_threadsafe(conversation.decoded)
         height, width = parts.first_frame.shape[:2]
