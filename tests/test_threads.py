@@ -62,18 +62,3 @@ def test_a_failed_background_build_raises_in_the_caller() -> None:
         built_in_background(broken)
     assert built_in_background(lambda: 42) == 42
 
-
-def test_openmp_pools_get_a_short_spin_unless_the_user_chose_a_policy(monkeypatch: pytest.MonkeyPatch) -> None:
-    from talker.threads import idle_pools_sleep
-
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    idle_pools_sleep()
-    assert os.environ["GOMP_SPINCOUNT"] == "10000"
-    monkeypatch.setenv("GOMP_SPINCOUNT", "500")
-    idle_pools_sleep()
-    assert os.environ["GOMP_SPINCOUNT"] == "500"  # the user's own setting stays
-    monkeypatch.delenv("GOMP_SPINCOUNT")
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    idle_pools_sleep()
-    assert "GOMP_SPINCOUNT" not in os.environ

@@ -25,19 +25,6 @@ BACKGROUND_NICE = 10
 RECOGNITION_NICE = 5
 
 
-def idle_pools_sleep() -> None:
-    """OpenMP pools (CTranslate2's) spin only briefly before sleeping, unless the user chose a policy.
-
-    The runtime reads this once, when it loads: call it before importing the library. On two shared cores a
-    spinning pool takes the CPU that other sessions' speech and the LLM wait for. Four live sessions, median
-    time to an answer (bench/realtime_bench.py --load 4): 28.7 s with libgomp's default spin, 15.9 s with
-    10 000 spins, 8.7 s never spinning; but never spinning made one session's recognition 30-50 ms slower
-    (every small parallel step wakes a sleeping thread), and that is the first answer's budget.
-    """
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-
-
 def lower_priority(nice: int = BACKGROUND_NICE) -> None:
     """Run the calling thread (and the threads it starts from now on) at `nice`, if the platform allows."""
     if sys.platform != "linux":

@@ -80,12 +80,10 @@ class WhisperASR:
 
     def _load(self) -> Any:
         if self._model is None:
-            from talker.threads import RECOGNITION_NICE, built_in_background, idle_pools_sleep
-
-            idle_pools_sleep()
             from faster_whisper import WhisperModel
 
             from talker.blas import use_one_thread
+            from talker.threads import RECOGNITION_NICE, built_in_background
 
             use_one_thread()  # the mel spectrogram's product would wake OpenBLAS's pool to spin beside the encoder
             self._model = built_in_background(lambda: WhisperModel(
