@@ -50,11 +50,16 @@ class RecordingDecoder(InlineDecoder):
         super().submit(job)
 
 
-def _run(transcriber: StreamingTranscriber, audio: np.ndarray, piece: int = 320) -> list[ListenEvent]:
+def _feed(transcriber: StreamingTranscriber, audio: np.ndarray, piece: int = 320) -> list[ListenEvent]:
+    """Audio in pieces as a live stream brings it; the events handed out on the way."""
     events: list[ListenEvent] = []
     for offset in range(0, audio.size, piece):
         events += transcriber.feed(audio[offset:offset + piece])
-    return events + transcriber.finish()
+    return events
+
+
+def _run(transcriber: StreamingTranscriber, audio: np.ndarray, piece: int = 320) -> list[ListenEvent]:
+    return _feed(transcriber, audio, piece) + transcriber.finish()
 
 
 def _speech(utterances: list[Utterance]) -> np.ndarray:
@@ -139,7 +144,7 @@ def test_a_finished_decode_is_collected_at_once_without_more_audio(
     silence = np.zeros(RATE // 2, dtype=np.float32)
     try:
         audio = np.concatenate([silence, utterances[3].audio, silence])
-        fed = [event for offset in range(0, audio.size, 320) for event in transcriber.feed(audio[offset:offset + 320])]
+        fed = _feed(transcriber, audio)
         assert [e.kind for e in fed] == ["speech_start", "speech_end"]  # the final is still decoding
         recognizer.gate.set()
         assert decoded.wait(60)
