@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from talker.dialogue.llm import EchoLLM
 from talker.dialogue.memory import MemoryStore
 from talker.dialogue.persona import DEFAULT_PERSONA
 from talker.frames import WordTiming
+from talker.onnx import HaltedError, current_halt
 from talker.realtime.conversation import Conversation
 from talker.realtime.playout import Playout
 
@@ -221,14 +223,14 @@ class ScriptedHearing:
         pass
 
 
-def _listening(memory: MemoryStore, opener: bool = False
+def _listening(memory: MemoryStore, opener: bool = False, speak: Any = fake_speak, interrupter: Any = None,
                ) -> tuple[Conversation, ScriptedHearing, list[dict[str, Any]], str]:
     events: list[dict[str, Any]] = []
     session = memory.create_session(owner="test")
     hearing = ScriptedHearing()
     engine = DialogueEngine(EchoLLM(), memory, DEFAULT_PERSONA)
-    conversation = Conversation(engine, session, fake_speak, Playout(48000), events.append, hearing=hearing,
-                                opener=_openers() if opener else None)
+    conversation = Conversation(engine, session, speak, Playout(48000), events.append, hearing=hearing,
+                                opener=_openers() if opener else None, interrupter=interrupter)
     return conversation, hearing, events, session
 
 
@@ -502,4 +504,73 @@ def test_speech_is_synthesised_only_a_lead_ahead_of_what_plays_plumbing(memory: 
     engine = DialogueEngine(EchoLLM(), memory, DEFAULT_PERSONA)
     conversation = Conversation(engine, session, speak_by_sentence, playout, [].append, synthesis_lead=lead,
                                 pause=pause)
+    asyncio.run(scenario())
+
+
+class WatchedVoice:
+    """An interrupter (plumbing for the barge-in watch): "barge-in" once the user's own voice is heard again."""
+
+    def __init__(self) -> None:
+        self.talking = False
+        self.resets = 0
+
+    def __call__(self, samples: np.ndarray, stream_time: float) -> str:
+        return "barge-in" if self.talking else "clear"
+
+    def reset(self) -> None:
+        self.resets += 1
+        self.talking = False
+
+
+def test_when_the_user_goes_on_the_prepared_speech_is_halted_and_the_end_gets_its_own_opener_plumbing(
+        memory: MemoryStore) -> None:
+    """The first likely end's answer is being synthesised when the watch hears the user again: that synthesis
+    stops mid-sentence (like an ONNX run under the answer's halt), the answer is dropped, and the real end of
+    the turn gets an early opener of its own, with the answer right after it in its turn."""
+    synthesising = threading.Event()
+    halted = threading.Event()
+
+    def speak(text: str) -> Iterator[FakeChunk]:
+        if text == "我想问一下。":  # a long sentence still being synthesised when the user goes on
+            synthesising.set()
+            halt = current_halt()
+            for _ in range(10_000):
+                if halt is not None and halt.stopped:
+                    halted.set()
+                    raise HaltedError("stopped")
+                threading.Event().wait(0.001)
+        yield from fake_speak(text)
+
+    async def until(flag: threading.Event) -> None:
+        for _ in range(2000):
+            if flag.is_set():
+                return
+            await asyncio.sleep(0.001)
+        raise AssertionError("it did not happen")
+
+    async def scenario() -> None:
+        voice = WatchedVoice()
+        conversation, hearing, events, session = _listening(memory, opener=True, speak=speak, interrupter=voice)
+        await _hear(conversation, hearing, Heard("likely_end", "我想问一下。", "complete"))
+        assert sum(await _play(conversation, 0.2)) == 5, "the early opener"
+        await until(synthesising)
+        assert voice.resets == 1, "the watch is armed afresh for the prepared answer"
+        await _hear(conversation, hearing)  # the user's voice, but nothing the watch counts yet
+        assert conversation._prepared is not None
+        voice.talking = True
+        await _hear(conversation, hearing)
+        assert conversation._prepared is None, "the prepared answer outlived the user going on"
+        await until(halted)
+        await _hear(conversation, hearing, Heard("likely_end", "我想问一下明天下雨吗？", "question"))
+        assert sum(await _play(conversation, 0.2)) == 5, "the end of the longer turn gets its own opener"
+        await _until_prepared(conversation)
+        said_until = conversation._stream_time - 0.1  # the user's last words came before that opener
+        await _hear(conversation, hearing, Heard("end_of_turn", "我想问一下明天下雨吗？", "question", end=said_until))
+        await _until_speaking(conversation)
+        assert sum(await _play(conversation, 1.5)) == 55, "the answer follows, with no second opener"
+        latency = next(e for e in events if e["type"] == "latency")
+        assert latency["prepared"] is True and latency["opener"] is True
+        assert [(t.role, t.text) for t in memory.turns(session)] == [
+            ("user", "我想问一下明天下雨吗？"), ("assistant", "我想问一下明天下雨吗？")]
+
     asyncio.run(scenario())

@@ -26,8 +26,8 @@ def _speech(synthesizer: object, text: str, voice: str) -> tuple[np.ndarray, int
     return chunk.samples, chunk.sample_rate
 
 
-def _run(settings: Settings, synthesizer: object, user_speaks: bool) -> list[str]:
-    """The watch's verdicts, one per 20 ms tick, until it calls a barge-in (or the answer ends)."""
+def _run(settings: Settings, synthesizer: object, user_speaks: bool) -> tuple[list[str], BargeInWatch]:
+    """The watch's verdicts, one per 20 ms tick, until it calls a barge-in (or the answer ends); and the watch."""
     from talker.asr.vad import create
 
     clock = Clock()
@@ -52,19 +52,28 @@ def _run(settings: Settings, synthesizer: object, user_speaks: bool) -> list[str
         verdicts.append(watch(mic[step * 320:(step + 1) * 320], 0.0))
         if verdicts[-1] == "barge-in":
             break
-    return verdicts
+    return verdicts, watch
 
 
 def test_the_avatars_own_echo_neither_interrupts_nor_pauses(settings: Settings, synthesizer: object) -> None:
-    verdicts = _run(settings, synthesizer, user_speaks=False)
+    verdicts, _ = _run(settings, synthesizer, user_speaks=False)
     assert set(verdicts) == {"clear"}
 
 
 def test_the_user_talking_over_the_echo_pauses_the_avatar_then_interrupts(settings: Settings,
                                                                           synthesizer: object) -> None:
-    verdicts = _run(settings, synthesizer, user_speaks=True)
+    verdicts, _ = _run(settings, synthesizer, user_speaks=True)
     assert verdicts[-1] == "barge-in"
     first_candidate = verdicts.index("candidate")
     assert first_candidate >= 50, "paused before the user spoke (at 1 s)"
     # The pause comes well before the barge-in is certain (0.2 s of speech): that is what stops the avatar fast.
     assert len(verdicts) - 1 - first_candidate >= 5
+
+
+def test_a_reset_watch_forgets_the_barge_in_it_heard(settings: Settings, synthesizer: object) -> None:
+    """Armed afresh in the same turn (a prepared answer begins to be watched), an earlier barge-in no longer counts."""
+    verdicts, watch = _run(settings, synthesizer, user_speaks=True)
+    assert verdicts[-1] == "barge-in"
+    assert watch(np.zeros(320, dtype=np.float32), 0.0) == "barge-in", "a barge-in holds for the rest of its turn"
+    watch.reset()
+    assert watch(np.zeros(320, dtype=np.float32), 0.0) == "clear"

@@ -8,8 +8,11 @@ speech synthesis, empties the playout, and stores in the memory only the text th
 Two things win time. An answer is *prepared* as soon as the recogniser says how the turn will read if
 the user stops here (`likely_end`): the LLM and the TTS of its first piece run while the endpointer is
 still waiting, and the audio is released the moment the turn ends with the same words (otherwise it is
-thrown away, and nothing of it is stored). And while the avatar speaks, a possible barge-in pauses it at
-once; it is cut when the barge-in is confirmed, or goes on if it was only a cough.
+thrown away, and nothing of it is stored). While an answer is prepared, the barge-in watch listens too:
+once it hears the user go on (their own voice, not the echo of an early opener), the prepared answer is
+dropped at once, its speech synthesis halted mid-sentence, so the recognition of what they go on to say has
+the CPU. And while the avatar speaks, a possible barge-in pauses it at once; it is cut when the barge-in is
+confirmed, or goes on if it was only a cough.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from talker.onnx import Halt, HaltedError, halting
 from talker.realtime.playout import Playout
 from talker.text.lang import detect_language
 
@@ -52,7 +56,8 @@ class Hearing(Protocol):
 
 class Interrupter(Protocol):
     """Says, window by window, whether the user is talking over the avatar (echo and coughs excluded):
-    "clear", "candidate" (maybe: pause the avatar) or "barge-in" (stop it)."""
+    "clear", "candidate" (maybe: pause the avatar) or "barge-in" (stop it). If it has a `reset()`, that
+    arms it afresh (a prepared answer begins to be watched)."""
 
     def __call__(self, samples: np.ndarray, stream_time: float) -> str: ...
 
@@ -104,6 +109,7 @@ class _Answer:
     go: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     audio_waiting: bool = False  # a prepared answer has speech ready at `go`
+    halt: Halt = field(default_factory=Halt)  # stops its speech synthesis mid-sentence when it is dropped
 
 
 class Conversation:
@@ -149,6 +155,9 @@ class Conversation:
         self._stream_time += window.size / MIC_RATE
         if self.state == "speaking" and self._interrupter is not None:
             await self._watch(self._interrupter(window, self._stream_time))
+        elif self._interrupter is not None and self._awaiting_prepared() and \
+                self._interrupter(window, self._stream_time) == "barge-in":
+            self._went_on()
         if self._hearing is None:
             return
         async with self._hearing_turn:
@@ -235,8 +244,21 @@ class Conversation:
         if self._prepared is None or not same_words(self._prepared.text, text):
             self._discard_prepared()
             self._prepared = self._begin(text, prepared=True)
+            reset = getattr(self._interrupter, "reset", None)
+            if reset is not None:
+                reset()  # from here it listens for the user going on
         if event.reason in _ACKNOWLEDGE_ON and self._early is None:
             self._acknowledge(event.language or detect_language(text))
+
+    def _awaiting_prepared(self) -> bool:
+        """An answer is prepared and the user's turn has not ended yet."""
+        return self._prepared is not None and not self._prepared.go.is_set()
+
+    def _went_on(self) -> None:
+        """The user speaks again after a likely end: the prepared answer is for a question never asked, and an
+        early opener was a listener's sound; the end of this longer turn gets an opener of its own."""
+        self._discard_prepared()
+        self._early = None
 
     def _acknowledge(self, language: str) -> None:
         """The words sound finished: say the opener now, in a turn of its own, before the endpointer has decided.
@@ -310,7 +332,7 @@ class Conversation:
             while True:
                 if times.answer_audio_ready is not None and not await self._within_lead(answer):
                     return
-                if (chunk := await self._in_pool(next, chunks, None)) is None:
+                if (chunk := await self._in_pool(self._synthesise_next, chunks, answer.halt)) is None:
                     break
                 answer.audio_waiting = True
                 await answer.go.wait()
@@ -350,6 +372,15 @@ class Conversation:
             if not self._current(answer):
                 return False
         return True
+
+    @staticmethod
+    def _synthesise_next(chunks: Iterator[Any], halt: Halt) -> Any:
+        """The next chunk of speech (None when there is no more, or the answer was dropped meanwhile)."""
+        with halting(halt):
+            try:
+                return next(chunks, None)
+            except HaltedError:
+                return None
 
     async def _in_pool(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
@@ -402,6 +433,7 @@ class Conversation:
 
     @staticmethod
     async def _stop(answer: _Answer) -> None:
+        answer.halt.stop()
         task = answer.task
         if task is not None and not task.done():
             task.cancel()
@@ -417,6 +449,7 @@ class Conversation:
     def _cancel(answer: _Answer) -> None:
         """Drop an answer that never became the turn: nothing of it was stored or played."""
         answer.reply.cancel()
+        answer.halt.stop()
         if answer.task is not None:
             answer.task.cancel()
 

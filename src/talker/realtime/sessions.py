@@ -215,6 +215,7 @@ class Speaker:
 
     def __call__(self, piece: str) -> Iterator[Any]:
         from talker.errors import InputError
+        from talker.onnx import HaltedError
 
         try:
             for chunk in self._synthesizer.stream(piece, voice=self.voice):
@@ -224,6 +225,8 @@ class Speaker:
                 yield chunk
         except InputError:
             return  # nothing speakable in this piece (marks, emoji)
+        except HaltedError:
+            raise  # the answer was dropped: its conversation knows
         except Exception as error:
             self.report(error)
 

@@ -55,6 +55,12 @@ class BargeInWatch:
             self._reference.push(samples, self._played_time)
             self._played_time += samples.size / _MIC_RATE
 
+    def reset(self) -> None:
+        """Arm afresh: what it heard before does not count (a prepared answer begins to be watched)."""
+        with self._lock:
+            self._turn = self._playout.turn
+            self._detector.reset()
+
     def __call__(self, samples: np.ndarray, stream_time: float) -> Verdict:
         with self._lock:
             if self._playout.turn != self._turn:  # a new answer: arm the detector again
