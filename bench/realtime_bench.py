@@ -165,7 +165,7 @@ async def measure_answers(url: str, state: Any, avatar: str, clips: list[np.ndar
 
 
 async def _barge_in(client: Any, server: Any, clip: np.ndarray, interruption: np.ndarray, samples: Samples) -> None:
-    """Ask, let the avatar say a word of its answer, talk over it: (b) is the first silent frame after the user began."""
+    """Ask, let the avatar say a word of its answer, talk over it: (b) lasts until the first silent frame sent."""
     _, since, _ = await ask(client, clip)
     await asyncio.sleep(TALK_OVER_AFTER)
     if server.conversation.state != "speaking" or not server.conversation.playout.speaking:
@@ -279,7 +279,8 @@ turn is decided; the answer itself follows.
 {chr(10).join(rows)}
 
 **(b) The user talks over the avatar → its audio stops** (first silent frame sent; {len(samples.stop)} barge-ins,
-each {TALK_OVER_AFTER} s into the answer's own speech; target ≤ 150 ms): median {statistics.median(samples.stop) if samples.stop else float('nan'):.0f} ms, p90
+each {TALK_OVER_AFTER} s into the answer's own speech; target ≤ 150 ms): median \
+{statistics.median(samples.stop) if samples.stop else float('nan'):.0f} ms, p90
 {_pct(samples.stop, 0.9):.0f} ms from the first loud frame the client sent; from the server's own detection of
 the speech, median {statistics.median(samples.stop_server) if samples.stop_server else float('nan'):.0f} ms.
 The answer is cut (memory keeps what was heard) once 0.2 s of speech confirm it. The bench's microphones carry

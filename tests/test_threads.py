@@ -62,3 +62,41 @@ def test_a_failed_background_build_raises_in_the_caller() -> None:
         built_in_background(broken)
     assert built_in_background(lambda: 42) == 42
 
+
+
+_LOAD_BOTH = """
+import os
+from talker.threads import LLM_OPENMP_SPIN, loading_openmp
+with loading_openmp(LLM_OPENMP_SPIN):
+    import xllamacpp
+with loading_openmp(None):
+    import ctranslate2
+print("left:", os.environ.get("GOMP_SPINCOUNT"))
+"""
+
+
+def _spin_counts_shown(extra_env: dict[str, str]) -> tuple[list[str], str]:
+    """Each OpenMP runtime's spin count as it reports it on loading (OMP_DISPLAY_ENV), and what the script printed."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env.update(OMP_DISPLAY_ENV="VERBOSE", **extra_env)
+    done = subprocess.run([sys.executable, "-c", _LOAD_BOTH], env=env, capture_output=True, text=True, timeout=120,
+                          check=True)
+    counts = [line.split("=")[1].strip().strip("'") for line in done.stderr.splitlines()
+              if line.strip().startswith("GOMP_SPINCOUNT")]
+    return counts, done.stdout.strip()
+
+
+def test_llama_cpps_openmp_spins_briefly_and_ctranslate2s_keeps_its_default() -> None:
+    from talker.threads import LLM_OPENMP_SPIN
+
+    counts, printed = _spin_counts_shown({})
+    assert counts[0] == str(LLM_OPENMP_SPIN), counts  # xllamacpp's runtime loaded first
+    assert len(counts) == 2 and int(counts[1]) > 10 * LLM_OPENMP_SPIN, counts
+    assert printed == "left: None", "the setting leaked out of the import"
+
+
+def test_a_spin_count_the_user_set_wins() -> None:
+    counts, _ = _spin_counts_shown({"GOMP_SPINCOUNT": "12345"})
+    assert counts == ["12345", "12345"]

@@ -80,10 +80,13 @@ class WhisperASR:
 
     def _load(self) -> Any:
         if self._model is None:
-            from faster_whisper import WhisperModel
-
             from talker.blas import use_one_thread
-            from talker.threads import RECOGNITION_NICE, built_in_background
+            from talker.threads import RECOGNITION_NICE, built_in_background, loading_openmp
+
+            # CTranslate2's OpenMP keeps its default spin: a shorter one costs each decode alone ~5-50 ms
+            # (talker.threads.LLM_OPENMP_SPIN is llama.cpp's).
+            with loading_openmp(None):
+                from faster_whisper import WhisperModel
 
             use_one_thread()  # the mel spectrogram's product would wake OpenBLAS's pool to spin beside the encoder
             self._model = built_in_background(lambda: WhisperModel(

@@ -172,8 +172,11 @@ class LocalLLM:
     def _load(self) -> Any:
         with self._load_lock:
             if self._server is None:
+                from talker.threads import LLM_OPENMP_SPIN, loading_openmp
+
                 try:
-                    import xllamacpp
+                    with loading_openmp(LLM_OPENMP_SPIN):
+                        import xllamacpp
                 except ImportError as error:
                     raise BackendUnavailableError("llm.local needs xllamacpp: pip install 'talker[mind]'") from error
                 params = xllamacpp.CommonParams()
