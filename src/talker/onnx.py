@@ -67,7 +67,7 @@ class Halt:
 @contextlib.contextmanager
 def halting(halt: Halt) -> Iterator[None]:
     """Make the calling thread's ONNX runs stoppable by `halt` for the duration of the block."""
-    previous = getattr(_local, "halt", None)
+    previous = current_halt()
     _local.halt = halt
     try:
         yield

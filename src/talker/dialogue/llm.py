@@ -186,8 +186,8 @@ class LocalLLM:
                 params.swa_full = True  # Gemma 3's sliding window otherwise defeats the prompt cache
                 params.cpuparams.n_threads = self._threads
                 params.cpuparams_batch.n_threads = self._threads
-                # Its workers sleep between ops rather than poll: polling threads took the cores the other
-                # sessions' recognition and speech needed (bench/realtime_bench.py, four sessions).
+                # A build without OpenMP runs llama.cpp's own pool, whose polling workers took the cores other
+                # sessions needed: they sleep between ops. xllamacpp's OpenMP build spins LLM_OPENMP_SPIN instead.
                 params.cpuparams.poll = params.cpuparams_batch.poll = 0
                 params.verbosity = -1
                 params.warmup = True
